@@ -1,0 +1,110 @@
+//! Request extractors for the two kinds of caller: a signed-in user (bearer JWT, checked
+//! against the revocation list in PostgreSQL on every request so logout is immediate on every
+//! replica) and the administrator (bootstrap admin token, compared in constant time).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, http::header, web};
+use secrecy::ExposeSecret;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::{
+    error::{ApiError, Code},
+    state::AppState,
+    store,
+};
+
+/// The authenticated caller. Its id is also put in the request extensions for the log line.
+#[derive(Clone, Debug)]
+pub struct AuthUser {
+    pub id: i64,
+    pub username: String,
+    pub jti: uuid::Uuid,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The user id the request logger reports.
+#[derive(Clone, Copy, Debug)]
+pub struct LoggedUserId(pub i64);
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state is not registered")))
+}
+
+impl AuthUser {
+    /// Resolves a raw bearer token (also used by the WebSocket first-message auth).
+    pub async fn from_token(state: &AppState, token: &str) -> Result<Self, ApiError> {
+        let verified = state
+            .tokens
+            .verify(token)
+            .ok_or_else(ApiError::unauthorized)?;
+        if store::tokens::is_revoked(&state.db, verified.jti).await? {
+            return Err(ApiError::unauthorized());
+        }
+        Ok(Self {
+            id: verified.user_id,
+            username: verified.username,
+            jti: verified.jti,
+            expires_at: verified.expires_at,
+        })
+    }
+}
+
+impl FromRequest for AuthUser {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let token = bearer(&req).ok_or_else(ApiError::unauthorized)?;
+            let user = AuthUser::from_token(&state, token).await?;
+            req.extensions_mut().insert(LoggedUserId(user.id));
+            Ok(user)
+        })
+    }
+}
+
+/// The administrator, authenticated by the bootstrap admin token.
+#[derive(Clone, Copy, Debug)]
+pub struct AdminAuth;
+
+impl FromRequest for AdminAuth {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            let token = bearer(&req).ok_or_else(ApiError::unauthorized)?;
+            if let Some(admin) = &state.settings.auth.admin_token {
+                // Compare digests so the comparison is constant-time whatever the lengths.
+                let want = Sha256::digest(admin.expose_secret().as_bytes());
+                let got = Sha256::digest(token.as_bytes());
+                if bool::from(want.ct_eq(&got)) {
+                    return Ok(AdminAuth);
+                }
+            }
+            // A valid user token is authenticated but not allowed.
+            if AuthUser::from_token(&state, token).await.is_ok() {
+                return Err(ApiError::new(
+                    Code::Forbidden,
+                    "This route needs the administrator token.",
+                ));
+            }
+            Err(ApiError::unauthorized())
+        })
+    }
+}

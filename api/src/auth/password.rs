@@ -1,0 +1,121 @@
+//! argon2id password hashing on a bounded pool of blocking threads, so a login storm can use
+//! at most `hash_workers` cores and never stalls the async runtime.
+
+use std::sync::Arc;
+
+use anyhow::{Context, anyhow};
+use argon2::{
+    Algorithm, Argon2, Params, Version,
+    password_hash::{PasswordHasher as _, PasswordVerifier as _},
+};
+use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::Semaphore;
+
+/// OWASP's argon2id recommendation: 19 MiB of memory, 2 iterations, 1 lane.
+pub fn owasp_params() -> Params {
+    Params::DEFAULT
+}
+
+#[derive(Clone)]
+pub struct PasswordHasher {
+    permits: Arc<Semaphore>,
+    params: Params,
+    /// A real hash of a random password: verifying against it makes an unknown user cost the
+    /// same time as a known one, so login timing reveals nothing.
+    dummy_hash: Arc<str>,
+}
+
+impl PasswordHasher {
+    pub fn new(workers: usize, params: Params) -> anyhow::Result<Self> {
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let dummy = uuid::Uuid::new_v4().to_string();
+        let dummy_hash = argon
+            .hash_password(dummy.as_bytes())
+            .map_err(|e| anyhow!("hashing the dummy password: {e}"))?
+            .to_string();
+        Ok(Self {
+            permits: Arc::new(Semaphore::new(workers.max(1))),
+            params,
+            dummy_hash: dummy_hash.into(),
+        })
+    }
+
+    /// Hashes a new password into a PHC string.
+    pub async fn hash(&self, password: SecretString) -> anyhow::Result<String> {
+        let params = self.params.clone();
+        self.run(move || {
+            Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+                .hash_password(password.expose_secret().as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| anyhow!("hashing a password: {e}"))
+        })
+        .await
+    }
+
+    /// Checks a password against a stored hash; with no stored hash (unknown user) it checks
+    /// against the dummy hash and answers `false`, taking the same time.
+    pub async fn verify(
+        &self,
+        password: SecretString,
+        stored: Option<String>,
+    ) -> anyhow::Result<bool> {
+        let known = stored.is_some();
+        let hash = stored.unwrap_or_else(|| self.dummy_hash.to_string());
+        let ok = self
+            .run(move || {
+                // Parameters come from the stored PHC string, so old hashes keep verifying.
+                let argon = Argon2::default();
+                Ok(argon
+                    .verify_password(password.expose_secret().as_bytes(), hash.as_str())
+                    .is_ok())
+            })
+            .await?;
+        Ok(known && ok)
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .context("the password hashing pool is closed")?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .context("the password hashing task panicked")?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fast() -> PasswordHasher {
+        PasswordHasher::new(1, Params::new(1024, 1, 1, None).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hash_then_verify() {
+        let h = fast();
+        let hash = h
+            .hash(SecretString::from("correct-horse-42"))
+            .await
+            .unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(
+            h.verify("correct-horse-42".into(), Some(hash.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(!h.verify("wrong-horse-42".into(), Some(hash)).await.unwrap());
+        assert!(!h.verify("anything".into(), None).await.unwrap());
+    }
+
+    #[test]
+    fn owasp_parameters() {
+        let p = owasp_params();
+        assert_eq!((p.m_cost(), p.t_cost(), p.p_cost()), (19 * 1024, 2, 1));
+    }
+}

@@ -1,0 +1,5 @@
+//! Domain types that validate on parse: once a value has one of these types it is valid.
+
+pub mod account;
+pub mod pagination;
+pub mod post;

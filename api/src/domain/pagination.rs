@@ -1,0 +1,157 @@
+//! Keyset pagination: limits and opaque cursors.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, Code};
+
+/// A page of items and the cursor of the next page (`null` on the last page).
+#[derive(Serialize, ToSchema)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+/// Validates `limit`: 1..=max, `default` when absent.
+pub fn limit(raw: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
+    match raw {
+        None => Ok(default),
+        Some(n) if (1..=max).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::field(
+            "limit",
+            format!("must be between 1 and {max}"),
+        )),
+    }
+}
+
+fn invalid_cursor() -> ApiError {
+    ApiError::new(
+        Code::InvalidCursor,
+        "The cursor is not one this API issued; start again without it.",
+    )
+}
+
+/// Position after an item ordered by (`created_at`, `id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TimeCursor {
+    pub created_at: DateTime<Utc>,
+    pub id: i64,
+}
+
+impl TimeCursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(format!(
+            "t:{}:{}",
+            self.created_at.timestamp_micros(),
+            self.id
+        ))
+    }
+
+    pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
+        let mut parts = text.split(':');
+        let (Some("t"), Some(micros), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid_cursor());
+        };
+        let micros: i64 = micros.parse().map_err(|_| invalid_cursor())?;
+        let id: i64 = id.parse().map_err(|_| invalid_cursor())?;
+        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid_cursor)?;
+        Ok(Some(Self { created_at, id }))
+    }
+}
+
+/// Position after a username in case-insensitive username order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NameCursor(pub String);
+
+impl NameCursor {
+    pub fn encode(username: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("u:{}", username.to_lowercase()))
+    }
+
+    pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
+        let name = text.strip_prefix("u:").ok_or_else(invalid_cursor)?;
+        Ok(Some(Self(name.to_owned())))
+    }
+}
+
+/// Turns `limit + 1` fetched rows into a page: the extra row only says there is more.
+pub fn paginate<R, T>(
+    mut rows: Vec<R>,
+    limit: i64,
+    cursor_of: impl Fn(&R) -> String,
+    item: impl FnMut(R) -> T,
+) -> Page<T> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let next_cursor = if rows.len() > limit {
+        rows.truncate(limit);
+        rows.last().map(&cursor_of)
+    } else {
+        None
+    };
+    Page {
+        items: rows.into_iter().map(item).collect(),
+        next_cursor,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_cursor_round_trips_and_rejects_garbage() {
+        let c = TimeCursor {
+            created_at: DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: 42,
+        };
+        assert_eq!(TimeCursor::decode(Some(&c.encode())).unwrap(), Some(c));
+        assert_eq!(TimeCursor::decode(None).unwrap(), None);
+        for bad in [
+            "",
+            "!!!",
+            "dDox",
+            &URL_SAFE_NO_PAD.encode("t:1:2:3"),
+            &NameCursor::encode("bob"),
+        ] {
+            let err = TimeCursor::decode(Some(bad)).unwrap_err();
+            assert_eq!(err.code, Code::InvalidCursor, "{bad}");
+        }
+    }
+
+    #[test]
+    fn name_cursor_round_trips() {
+        let raw = NameCursor::encode("Bob_1");
+        assert_eq!(
+            NameCursor::decode(Some(&raw)).unwrap(),
+            Some(NameCursor("bob_1".into()))
+        );
+        assert!(NameCursor::decode(Some("%%")).is_err());
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(limit(None, 20, 100).unwrap(), 20);
+        assert_eq!(limit(Some(100), 20, 100).unwrap(), 100);
+        assert!(limit(Some(0), 20, 100).is_err());
+        assert!(limit(Some(101), 20, 100).is_err());
+    }
+
+    #[test]
+    fn paginate_uses_the_extra_row_only_as_a_signal() {
+        let page = paginate(vec![1, 2, 3], 2, |r| r.to_string(), |r| r * 10);
+        assert_eq!(page.items, vec![10, 20]);
+        assert_eq!(page.next_cursor.as_deref(), Some("2"));
+        let page = paginate(vec![1, 2], 2, |r| r.to_string(), |r| r);
+        assert_eq!(page.next_cursor, None);
+    }
+}

@@ -1,0 +1,341 @@
+//! The API's one error type, rendered once as RFC 9457 problem details with a stable,
+//! machine-readable `code`. Internal causes are logged (by the request logger) and never sent.
+
+use std::fmt;
+
+use actix_web::{HttpResponse, ResponseError, http::StatusCode};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Every error code the API answers with. The strings are part of the contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    ValidationFailed,
+    MalformedBody,
+    PayloadTooLarge,
+    InvalidCursor,
+    NotFound,
+    Unauthorized,
+    Forbidden,
+    UsernameTaken,
+    EmailTaken,
+    WeakPassword,
+    PasswordMismatch,
+    InvalidCredentials,
+    TooManyAttempts,
+    UserNotFound,
+    CannotSubscribeToSelf,
+    SubscriptionLimitReached,
+    PostNotFound,
+    CannotRepost,
+    AlreadyReposted,
+    CannotQuote,
+    DailyPostLimit,
+    TooManyUsernames,
+    UnknownUsernames,
+    Unavailable,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "validation_failed",
+            Self::MalformedBody => "malformed_body",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidCursor => "invalid_cursor",
+            Self::NotFound => "not_found",
+            Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
+            Self::UsernameTaken => "username_taken",
+            Self::EmailTaken => "email_taken",
+            Self::WeakPassword => "weak_password",
+            Self::PasswordMismatch => "password_mismatch",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::TooManyAttempts => "too_many_attempts",
+            Self::UserNotFound => "user_not_found",
+            Self::CannotSubscribeToSelf => "cannot_subscribe_to_self",
+            Self::SubscriptionLimitReached => "subscription_limit_reached",
+            Self::PostNotFound => "post_not_found",
+            Self::CannotRepost => "cannot_repost",
+            Self::AlreadyReposted => "already_reposted",
+            Self::CannotQuote => "cannot_quote",
+            Self::DailyPostLimit => "daily_post_limit",
+            Self::TooManyUsernames => "too_many_usernames",
+            Self::UnknownUsernames => "unknown_usernames",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal_error",
+        }
+    }
+
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::ValidationFailed
+            | Self::WeakPassword
+            | Self::PasswordMismatch
+            | Self::CannotSubscribeToSelf
+            | Self::SubscriptionLimitReached
+            | Self::CannotRepost
+            | Self::CannotQuote
+            | Self::TooManyUsernames
+            | Self::UnknownUsernames => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::MalformedBody | Self::InvalidCursor => StatusCode::BAD_REQUEST,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NotFound | Self::UserNotFound | Self::PostNotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::UsernameTaken | Self::EmailTaken | Self::AlreadyReposted => StatusCode::CONFLICT,
+            Self::TooManyAttempts | Self::DailyPostLimit => StatusCode::TOO_MANY_REQUESTS,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::ValidationFailed => "Validation failed",
+            Self::MalformedBody => "Malformed request body",
+            Self::PayloadTooLarge => "Payload too large",
+            Self::InvalidCursor => "Invalid cursor",
+            Self::NotFound => "Not found",
+            Self::Unauthorized => "Unauthorized",
+            Self::Forbidden => "Forbidden",
+            Self::UsernameTaken => "Username taken",
+            Self::EmailTaken => "E-mail address taken",
+            Self::WeakPassword => "Weak password",
+            Self::PasswordMismatch => "Passwords do not match",
+            Self::InvalidCredentials => "Invalid credentials",
+            Self::TooManyAttempts => "Too many attempts",
+            Self::UserNotFound => "User not found",
+            Self::CannotSubscribeToSelf => "Cannot subscribe to yourself",
+            Self::SubscriptionLimitReached => "Subscription limit reached",
+            Self::PostNotFound => "Post not found",
+            Self::CannotRepost => "Cannot repost",
+            Self::AlreadyReposted => "Already reposted",
+            Self::CannotQuote => "Cannot quote",
+            Self::DailyPostLimit => "Daily post limit reached",
+            Self::TooManyUsernames => "Too many usernames",
+            Self::UnknownUsernames => "Unknown usernames",
+            Self::Unavailable => "Service unavailable",
+            Self::Internal => "Internal server error",
+        }
+    }
+}
+
+/// One invalid input field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The body of every error response (`application/problem+json`).
+#[derive(Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    #[schema(example = "urn:roost:problem:validation_failed")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    #[schema(example = "validation_failed")]
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+    /// Present on 500 responses: quote it when reporting the problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+/// An error answered to the client. Build one with [`ApiError::new`] or the shorthands.
+pub struct ApiError {
+    pub code: Code,
+    pub detail: String,
+    pub errors: Vec<FieldError>,
+    pub retry_after: Option<u64>,
+    /// The internal cause of a 500, logged by the request logger, never sent.
+    pub source: Option<anyhow::Error>,
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+impl ApiError {
+    pub fn new(code: Code, detail: impl Into<String>) -> Self {
+        Self {
+            code,
+            detail: detail.into(),
+            errors: Vec::new(),
+            retry_after: None,
+            source: None,
+        }
+    }
+
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds.max(1));
+        self
+    }
+
+    /// 422 `validation_failed` listing every invalid field.
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.message))
+            .collect::<Vec<_>>()
+            .join("; ");
+        Self::new(Code::ValidationFailed, detail).with_errors(errors)
+    }
+
+    pub fn field(field: &str, message: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError::new(field, message)])
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(Code::Unauthorized, "A valid bearer token is required.")
+    }
+
+    pub fn not_found() -> Self {
+        Self::new(Code::NotFound, "The requested resource does not exist.")
+    }
+
+    pub fn user_not_found(username: &str) -> Self {
+        Self::new(Code::UserNotFound, format!("No user named `{username}`."))
+    }
+
+    pub fn post_not_found() -> Self {
+        Self::new(Code::PostNotFound, "No such post, or you may not see it.")
+    }
+
+    pub fn unavailable(detail: impl Into<String>, retry_after: u64) -> Self {
+        Self::new(Code::Unavailable, detail).with_retry_after(retry_after)
+    }
+
+    /// A 500 whose cause is logged but not sent.
+    pub fn internal(cause: anyhow::Error) -> Self {
+        Self {
+            source: Some(cause),
+            ..Self::new(Code::Internal, "Something went wrong on our side.")
+        }
+    }
+
+    fn body(&self) -> Problem {
+        let request_id = (self.code == Code::Internal).then(crate::telemetry::current_request_id);
+        let detail = match &request_id {
+            Some(Some(id)) => format!("{} Request id: {id}.", self.detail),
+            _ => self.detail.clone(),
+        };
+        Problem {
+            kind: format!("urn:roost:problem:{}", self.code.as_str()),
+            title: self.code.title(),
+            status: self.code.status().as_u16(),
+            detail,
+            code: self.code.as_str(),
+            errors: self.errors.clone(),
+            request_id: request_id.flatten(),
+        }
+    }
+
+    /// The cause chain for the log line (`None` for client errors).
+    pub fn cause_chain(&self) -> Option<String> {
+        self.source.as_ref().map(|e| format!("{e:#}"))
+    }
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError")
+            .field("code", &self.code.as_str())
+            .field("detail", &self.detail)
+            .field("source", &self.cause_chain())
+            .finish()
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailable(&error) {
+            let mut e = Self::unavailable("The database is unavailable; retry shortly.", 2);
+            e.source = Some(anyhow::Error::new(error).context("database unavailable"));
+            return e;
+        }
+        Self::internal(anyhow::Error::new(error).context("database query failed"))
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        Self::internal(error)
+    }
+}
+
+fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+    )
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        self.code.status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response.content_type("application/problem+json");
+        if let Some(seconds) = self.retry_after {
+            response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        if matches!(self.code, Code::Unauthorized) {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(self.body())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_detail_names_every_field() {
+        let e = ApiError::validation(vec![
+            FieldError::new("title", "is required"),
+            FieldError::new("text", "is too long"),
+        ]);
+        assert_eq!(e.code.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.detail, "title: is required; text: is too long");
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause() {
+        let e = ApiError::internal(anyhow::anyhow!("SELECT secret FROM t failed"));
+        let body = serde_json::to_string(&e.body()).unwrap();
+        assert!(!body.contains("SELECT"), "{body}");
+        assert_eq!(
+            e.cause_chain().as_deref(),
+            Some("SELECT secret FROM t failed")
+        );
+    }
+}

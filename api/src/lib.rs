@@ -1,0 +1,149 @@
+//! The Roost HTTP API: everything but the thin `main`. [`Application::build`] binds the public
+//! and metrics listeners and wires state, middleware and routes; tests use it on port 0.
+
+pub mod auth;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+use std::{net::TcpListener, sync::Arc};
+
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use anyhow::Context;
+use roost_common::Settings;
+use sqlx::PgPool;
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::{
+    auth::{password::PasswordHasher, throttle::LoginThrottle, token::TokenService},
+    metrics::Metrics,
+    state::AppState,
+};
+
+/// Knobs that are not deployment settings (tests use cheaper password hashing).
+pub struct BuildOptions {
+    pub password_params: argon2::Params,
+}
+
+impl Default for BuildOptions {
+    fn default() -> Self {
+        Self {
+            password_params: auth::password::owasp_params(),
+        }
+    }
+}
+
+/// A bound, not yet running API: the public server and the metrics server.
+pub struct Application {
+    port: u16,
+    metrics_port: u16,
+    server: Server,
+    metrics_server: Server,
+}
+
+impl Application {
+    pub async fn build(
+        settings: Settings,
+        db: PgPool,
+        options: BuildOptions,
+    ) -> anyhow::Result<Self> {
+        let redis = roost_common::redis_client::connect(&settings.redis).await?;
+        let state = web::Data::new(AppState {
+            tokens: TokenService::new(&settings.auth),
+            hasher: PasswordHasher::new(settings.auth.hash_workers, options.password_params)?,
+            throttle: LoginThrottle::new(
+                redis.clone(),
+                &settings.redis.key_prefix,
+                settings.auth.login_max_failures_per_user,
+                settings.auth.login_max_failures_per_ip,
+                settings.auth.login_window,
+            ),
+            metrics: Arc::new(Metrics::new()?),
+            redis,
+            db,
+            settings: Arc::new(settings),
+        });
+
+        let listener = TcpListener::bind(state.settings.http.addr)
+            .with_context(|| format!("binding {}", state.settings.http.addr))?;
+        let port = listener.local_addr()?.port();
+        let metrics_listener = TcpListener::bind(state.settings.http.metrics_addr)
+            .with_context(|| format!("binding {}", state.settings.http.metrics_addr))?;
+        let metrics_port = metrics_listener.local_addr()?.port();
+
+        let app_state = state.clone();
+        let server = HttpServer::new(move || {
+            let (app, api) = App::new()
+                .into_utoipa_app()
+                .openapi(openapi::ApiDoc::openapi())
+                .app_data(app_state.clone())
+                .app_data(routes::json_config(routes::JSON_LIMIT))
+                .app_data(routes::query_config())
+                .app_data(routes::path_config())
+                .app_data(routes::payload_config())
+                .service(routes::ops::healthz)
+                .service(routes::ops::readyz)
+                .service(utoipa_actix_web::scope("/v1").configure(routes::configure))
+                .split_for_parts();
+            app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+                .route("/docs", web::get().to(docs_redirect))
+                .default_service(web::to(routes::not_found))
+                .wrap(from_fn(telemetry::observe))
+        })
+        .workers(state.settings.http.workers)
+        .shutdown_timeout(25)
+        .listen(listener)?
+        .run();
+
+        let metrics_state = state.clone();
+        let metrics_server = HttpServer::new(move || {
+            App::new()
+                .app_data(metrics_state.clone())
+                .route("/metrics", web::get().to(routes::ops::metrics))
+        })
+        .workers(1)
+        .listen(metrics_listener)?
+        .run();
+
+        Ok(Self {
+            port,
+            metrics_port,
+            server,
+            metrics_server,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
+    /// Serves until SIGTERM/SIGINT (actix drains in-flight requests first).
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        // actix servers start when first polled: run the metrics server beside the API.
+        let metrics = self.metrics_server.handle();
+        let metrics_task = tokio::spawn(self.metrics_server);
+        let result = self.server.await;
+        metrics.stop(true).await;
+        if let Ok(Err(error)) = metrics_task.await {
+            tracing::warn!(%error, "metrics server stopped with an error");
+        }
+        result.context("running the HTTP server")
+    }
+}
+
+async fn docs_redirect() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::PermanentRedirect()
+        .insert_header(("Location", "/docs/"))
+        .finish()
+}

@@ -1,0 +1,79 @@
+//! The API's Prometheus metrics: one typed struct, registered once, served on the separate
+//! metrics listener.
+
+use anyhow::Context;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// Requests by method, route pattern and status.
+    pub http_requests: IntCounterVec,
+    /// Latency by method and route pattern.
+    pub http_duration: HistogramVec,
+    /// Login attempts by outcome (`success`, `invalid`, `throttled`).
+    pub logins: IntCounterVec,
+    pub db_pool_size: IntGauge,
+    pub db_pool_idle: IntGauge,
+}
+
+impl Metrics {
+    pub fn new() -> anyhow::Result<Self> {
+        let registry = Registry::new();
+        let http_requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by route pattern and status",
+            ),
+            &["method", "route", "status"],
+        )?;
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route pattern",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0,
+            ]),
+            &["method", "route"],
+        )?;
+        let logins = IntCounterVec::new(
+            Opts::new("roost_logins_total", "Login attempts by outcome"),
+            &["outcome"],
+        )?;
+        let db_pool_size = IntGauge::new("roost_db_pool_connections", "Open database connections")?;
+        let db_pool_idle = IntGauge::new(
+            "roost_db_pool_idle_connections",
+            "Idle database connections",
+        )?;
+        registry.register(Box::new(http_requests.clone()))?;
+        registry.register(Box::new(http_duration.clone()))?;
+        registry.register(Box::new(logins.clone()))?;
+        registry.register(Box::new(db_pool_size.clone()))?;
+        registry.register(Box::new(db_pool_idle.clone()))?;
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .context("registering the process collector")?;
+        Ok(Self {
+            registry,
+            http_requests,
+            http_duration,
+            logins,
+            db_pool_size,
+            db_pool_idle,
+        })
+    }
+
+    /// Renders every metric in the Prometheus text format.
+    pub fn render(&self) -> anyhow::Result<String> {
+        let mut buf = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .context("encoding metrics")?;
+        String::from_utf8(buf).context("metrics are not UTF-8")
+    }
+}

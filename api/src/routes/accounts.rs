@@ -1,0 +1,280 @@
+//! Registration, login, logout and the caller's own profile.
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::Errors;
+use crate::{
+    auth::AuthUser,
+    domain::account::{Email, Password, Username, parse_name},
+    error::{ApiError, ApiResult, Code},
+    state::AppState,
+    store::{self, users::Registered},
+};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(register)
+        .service(login)
+        .service(logout)
+        .service(me);
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterRequest {
+    #[schema(example = "alice")]
+    username: Option<String>,
+    #[schema(example = "correct-horse-42")]
+    password: Option<String>,
+    password_confirmation: Option<String>,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+pub struct LoginRequest {
+    /// A username or an e-mail address.
+    #[schema(example = "alice")]
+    username: Option<String>,
+    password: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenUser {
+    id: i64,
+    username: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenBody {
+    access_token: String,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+    /// Seconds until the token expires.
+    expires_in: u64,
+    user: TokenUser,
+}
+
+fn token_body(state: &AppState, id: i64, username: String) -> ApiResult<TokenBody> {
+    let issued = state.tokens.issue(id, &username)?;
+    Ok(TokenBody {
+        access_token: issued.token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+        user: TokenUser { id, username },
+    })
+}
+
+/// Creates an account and signs it in.
+#[utoipa::path(tag = "accounts", request_body = RegisterRequest, responses(
+    (status = 201, body = TokenBody),
+    (status = 409, description = "`username_taken` or `email_taken`", body = crate::error::Problem),
+    (status = 422, description = "`validation_failed`, `weak_password` or `password_mismatch`", body = crate::error::Problem)))]
+#[post("/auth/register")]
+pub async fn register(
+    state: web::Data<AppState>,
+    body: web::Json<RegisterRequest>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let mut errors = Errors::default();
+    let username = errors.take(
+        body.username
+            .as_deref()
+            .ok_or_else(|| crate::error::FieldError::new("username", "is required"))
+            .and_then(Username::parse),
+    );
+    if body.password.is_none() {
+        errors.take::<()>(Err(crate::error::FieldError::new(
+            "password",
+            "is required",
+        )));
+    }
+    let email = body
+        .email
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .and_then(|e| errors.take(Email::parse(e)));
+    let first_name = errors.take(parse_name("first_name", body.first_name.as_deref()));
+    let last_name = errors.take(parse_name("last_name", body.last_name.as_deref()));
+    errors.finish()?;
+    let (Some(username), Some(raw_password)) = (username, body.password) else {
+        return Err(ApiError::field("username", "is required"));
+    };
+    if body
+        .password_confirmation
+        .as_deref()
+        .is_some_and(|c| c != raw_password)
+    {
+        return Err(ApiError::new(
+            Code::PasswordMismatch,
+            "password_confirmation does not match password.",
+        )
+        .with_errors(vec![crate::error::FieldError::new(
+            "password_confirmation",
+            "must equal password",
+        )]));
+    }
+    let password = Password::parse(&raw_password, username.as_str()).map_err(|unmet| {
+        ApiError::new(
+            Code::WeakPassword,
+            format!("The password {}.", unmet.join("; ")),
+        )
+        .with_errors(
+            unmet
+                .into_iter()
+                .map(|m| crate::error::FieldError::new("password", m))
+                .collect(),
+        )
+    })?;
+    let hash = state
+        .hasher
+        .hash(SecretString::from(password.expose().to_owned()))
+        .await?;
+    let outcome = store::users::register(
+        &state.db,
+        store::users::NewUser {
+            username: username.as_str(),
+            email: email.as_ref().map(Email::as_str),
+            first_name: first_name.flatten().as_deref(),
+            last_name: last_name.flatten().as_deref(),
+            password_hash: &hash,
+        },
+    )
+    .await?;
+    match outcome {
+        Registered::Created { id, username } => {
+            Ok(HttpResponse::Created().json(token_body(&state, id, username)?))
+        }
+        Registered::UsernameTaken => Err(ApiError::new(
+            Code::UsernameTaken,
+            format!("The username `{}` is taken.", username.as_str()),
+        )),
+        Registered::EmailTaken => Err(ApiError::new(
+            Code::EmailTaken,
+            "That e-mail address belongs to another account.",
+        )),
+    }
+}
+
+fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> String {
+    if trust_forwarded_for && let Some(ip) = req.connection_info().realip_remote_addr() {
+        return ip.to_owned();
+    }
+    req.peer_addr()
+        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
+}
+
+/// Signs in with a username (or e-mail address) and password.
+#[utoipa::path(tag = "accounts", request_body = LoginRequest, responses(
+    (status = 200, body = TokenBody),
+    (status = 401, description = "`invalid_credentials`", body = crate::error::Problem),
+    (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = crate::error::Problem)))]
+#[post("/auth/login")]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<LoginRequest>,
+) -> ApiResult<web::Json<TokenBody>> {
+    let body = body.into_inner();
+    let mut errors = Errors::default();
+    let identifier = errors.take(
+        body.username
+            .map(|u| u.trim().to_owned())
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| crate::error::FieldError::new("username", "is required")),
+    );
+    let password = errors.take(
+        body.password
+            .ok_or_else(|| crate::error::FieldError::new("password", "is required")),
+    );
+    errors.finish()?;
+    let (Some(identifier), Some(password)) = (identifier, password) else {
+        return Err(ApiError::field("username", "is required"));
+    };
+    let client = client_address(&req, state.settings.http.trust_forwarded_for);
+    if let Some(wait) = state.throttle.blocked_for(&identifier, &client).await {
+        state.metrics.logins.with_label_values(&["throttled"]).inc();
+        return Err(ApiError::new(
+            Code::TooManyAttempts,
+            format!("Too many failed logins; try again in {wait} seconds."),
+        )
+        .with_retry_after(wait));
+    }
+    let credentials = if identifier.len() > 254 {
+        None
+    } else {
+        store::users::credentials(&state.db, &identifier).await?
+    };
+    let (stored, user) = match credentials {
+        Some(c) => (Some(c.password_hash), Some((c.id, c.username))),
+        None => (None, None),
+    };
+    let ok = state
+        .hasher
+        .verify(SecretString::from(password), stored)
+        .await?;
+    match (ok, user) {
+        (true, Some((id, username))) => {
+            state.throttle.reset_user(&identifier).await;
+            store::users::record_login(&state.db, id, &username).await?;
+            state.metrics.logins.with_label_values(&["success"]).inc();
+            Ok(web::Json(token_body(&state, id, username)?))
+        }
+        _ => {
+            state.throttle.record_failure(&identifier, &client).await;
+            state.metrics.logins.with_label_values(&["invalid"]).inc();
+            Err(ApiError::new(
+                Code::InvalidCredentials,
+                "The username or password is incorrect.",
+            ))
+        }
+    }
+}
+
+/// Revokes the presented token (only that one), on every replica, at once.
+#[utoipa::path(tag = "accounts", security(("bearer" = [])), responses(
+    (status = 204), (status = 401, body = crate::error::Problem)))]
+#[post("/auth/logout")]
+pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
+    store::tokens::revoke(&state.db, user.jti, user.id, user.expires_at).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MeProfile {
+    username: String,
+    joined_at: DateTime<Utc>,
+    subscribers: i32,
+    subscriptions: i32,
+    posts: i32,
+    /// Always false: you cannot subscribe to yourself.
+    subscribed: bool,
+    email: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+}
+
+/// The caller's own profile, with private fields.
+#[utoipa::path(tag = "accounts", security(("bearer" = [])), responses(
+    (status = 200, body = MeProfile), (status = 401, body = crate::error::Problem)))]
+#[get("/me")]
+pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<MeProfile>> {
+    let p = store::users::profile_by_id(&state.db, user.id)
+        .await?
+        .ok_or_else(ApiError::unauthorized)?;
+    Ok(web::Json(MeProfile {
+        username: p.username,
+        joined_at: p.created_at,
+        subscribers: p.subscribers_count,
+        subscriptions: p.subscriptions_count,
+        posts: p.posts_count,
+        subscribed: false,
+        email: p.email,
+        first_name: p.first_name,
+        last_name: p.last_name,
+    }))
+}

@@ -1,0 +1,133 @@
+//! HTTP handlers, one module per area. Handlers parse and validate input into domain types,
+//! call the store, and shape the response; nothing else.
+
+pub mod accounts;
+pub mod comments;
+pub mod ops;
+pub mod posts;
+pub mod users;
+
+use actix_web::{HttpRequest, error::JsonPayloadError, web};
+use chrono::{DateTime, Utc};
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::{ApiError, Code, FieldError};
+
+/// Largest JSON body accepted by the social routes.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// Registers every `/v1` route.
+pub fn configure(cfg: &mut ServiceConfig) {
+    accounts::configure(cfg);
+    users::configure(cfg);
+    posts::configure(cfg);
+    comments::configure(cfg);
+}
+
+/// JSON bodies: size limit, and errors as problem details (400 for broken JSON, 413 for too
+/// large, 422 for well-formed JSON of the wrong shape).
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| json_error(&err).into())
+}
+
+fn json_error(err: &JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
+        }
+        JsonPayloadError::ContentType => ApiError::new(
+            Code::MalformedBody,
+            "The request body must be JSON (Content-Type: application/json).",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
+            Code::ValidationFailed,
+            format!("Invalid request body: {e}."),
+        ),
+        JsonPayloadError::Deserialize(e) => ApiError::new(
+            Code::MalformedBody,
+            format!("The request body is not valid JSON: {e}."),
+        ),
+        other => ApiError::new(
+            Code::MalformedBody,
+            format!("Cannot read the request body: {other}."),
+        ),
+    }
+}
+
+/// Query strings: errors as 422 `validation_failed`.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::new(
+            Code::ValidationFailed,
+            format!("Invalid query parameters: {err}."),
+        )
+        .into()
+    })
+}
+
+/// Path parameters: a malformed id is a resource that does not exist.
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found().into())
+}
+
+/// Any other body (non-JSON routes): the same size limit.
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(JSON_LIMIT)
+}
+
+/// The default service: unknown routes are 404 `not_found`.
+pub async fn not_found(_req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found())
+}
+
+/// Parses an optional RFC 3339 time filter. A `+` decoded to a space by form encoding is
+/// accepted as the `+` the client meant.
+pub fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(&raw.replace(' ', "+"))
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|_| FieldError::new(field, "must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"))
+}
+
+/// Collects field errors; `Err` with all of them when any.
+#[derive(Default)]
+pub struct Errors(Vec<FieldError>);
+
+impl Errors {
+    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_filters() {
+        assert!(parse_time("from", None).unwrap().is_none());
+        let t = parse_time("from", Some("2026-01-02T03:04:05 00:00"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-01-02T03:04:05+00:00");
+        assert!(parse_time("from", Some("yesterday")).is_err());
+    }
+}

@@ -1,0 +1,30 @@
+//! Revoked access tokens.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub async fn revoke(
+    db: &PgPool,
+    jti: Uuid,
+    user_id: i64,
+    expires_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, user_id, expires_at) VALUES ($1, $2, $3)
+         ON CONFLICT (jti) DO NOTHING",
+    )
+    .bind(jti)
+    .bind(user_id)
+    .bind(expires_at)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+pub async fn is_revoked(db: &PgPool, jti: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)")
+        .bind(jti)
+        .fetch_one(db)
+        .await
+}

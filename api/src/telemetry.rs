@@ -1,0 +1,151 @@
+//! Per-request telemetry: the request id (`x-request-id`), the request span (joined to an
+//! incoming W3C `traceparent`), one JSON log line per request, and the HTTP metrics.
+
+use std::time::Instant;
+
+use actix_web::{
+    Error, HttpMessage,
+    body::MessageBody,
+    dev::{ServiceRequest, ServiceResponse},
+    http::header::{HeaderMap, HeaderName, HeaderValue},
+    middleware::Next,
+    web,
+};
+use opentelemetry::{global, propagation::Extractor, trace::TraceContextExt};
+use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::{auth::extract::LoggedUserId, error::ApiError, state::AppState};
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// The id of the request being handled, if any (used in 500 bodies).
+pub fn current_request_id() -> Option<String> {
+    REQUEST_ID.try_with(Clone::clone).ok()
+}
+
+struct HeaderExtractor<'a>(&'a HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(HeaderName::as_str).collect()
+    }
+}
+
+/// An incoming request id is reused when it is short and printable, otherwise a new one is made.
+fn request_id(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        })
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// The middleware: wraps every request (including unknown routes and extractor errors).
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    let started = Instant::now();
+    let request_id = request_id(&req);
+    let method = req.method().to_string();
+    let path = req.path().to_owned();
+    let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
+    let span = tracing::info_span!(
+        "http_request",
+        otel.name = tracing::field::Empty,
+        request_id = %request_id,
+        trace_id = tracing::field::Empty,
+    );
+    let _ = span.set_parent(parent);
+    let trace_id = {
+        let context = span.context();
+        let sc = context.span().span_context().clone();
+        if sc.is_valid() {
+            sc.trace_id().to_string()
+        } else {
+            String::new()
+        }
+    };
+    span.record("trace_id", trace_id.as_str());
+    let metrics = req
+        .app_data::<web::Data<AppState>>()
+        .map(|s| s.metrics.clone());
+
+    let result = REQUEST_ID
+        .scope(request_id.clone(), next.call(req))
+        .instrument(span.clone())
+        .await;
+    let mut res = match result {
+        Ok(res) => res,
+        Err(error) => return Err(error),
+    };
+
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    span.record("otel.name", format!("{method} {route}").as_str());
+    let status = res.status().as_u16();
+    let latency = started.elapsed();
+    let user_id = res
+        .request()
+        .extensions()
+        .get::<LoggedUserId>()
+        .map(|u| u.0);
+    let (code, cause) = res
+        .response()
+        .error()
+        .and_then(|e| e.as_error::<ApiError>())
+        .map_or((None, None), |e| (Some(e.code.as_str()), e.cause_chain()));
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        res.headers_mut()
+            .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+    }
+    if let Some(metrics) = metrics {
+        metrics
+            .http_requests
+            .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+            .inc();
+        metrics
+            .http_duration
+            .with_label_values(&[method.as_str(), route.as_str()])
+            .observe(latency.as_secs_f64());
+    }
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    span.in_scope(|| {
+        if status >= 500 {
+            tracing::error!(
+                target: "http",
+                request_id, trace_id, method, route, path, status, latency_ms, user_id,
+                code, error = cause.as_deref(),
+                "request failed"
+            );
+        } else if status >= 400 {
+            tracing::info!(
+                target: "http",
+                request_id, trace_id, method, route, path, status, latency_ms, user_id, code,
+                "request rejected"
+            );
+        } else {
+            tracing::info!(
+                target: "http",
+                request_id, trace_id, method, route, path, status, latency_ms, user_id,
+                "request"
+            );
+        }
+    });
+    Ok(res)
+}

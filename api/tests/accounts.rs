@@ -1,0 +1,311 @@
+mod common;
+
+use common::*;
+use reqwest::Method;
+use serde_json::json;
+use sqlx::PgPool;
+
+#[sqlx::test(migrations = "../migrations")]
+async fn register_returns_a_token_body_and_records_the_event(db: PgPool) {
+    let app = spawn_app(db).await;
+    let res = app
+        .request(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": "Alice", "password": PASSWORD, "password_confirmation": PASSWORD,
+                        "email": "Alice@Example.com", "first_name": "Alice", "last_name": "Liddell"})),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let body = json(res).await;
+    assert_eq!(body["token_type"], "Bearer");
+    assert_eq!(body["user"]["username"], "Alice");
+    assert!(body["user"]["id"].is_i64());
+    assert!(body["expires_in"].as_u64().unwrap() > 0);
+    let token = body["access_token"].as_str().unwrap();
+    let me = json(app.get("/v1/me", token).await).await;
+    assert_eq!(me["username"], "Alice");
+    assert_eq!(me["email"], "Alice@Example.com");
+    assert_eq!(me["first_name"], "Alice");
+    assert_eq!(me["last_name"], "Liddell");
+    assert_eq!(me["posts"], 0);
+    // Registering writes user.registered (not user.logged_in) to the outbox.
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM outbox ORDER BY id")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["user.registered"]);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn register_errors(db: PgPool) {
+    let app = spawn_app(db).await;
+    let reg =
+        |body: serde_json::Value| app.request(Method::POST, "/v1/auth/register", None, Some(body));
+    app.register("bob").await;
+    assert_problem(
+        reg(json!({"username": "BOB", "password": PASSWORD})).await,
+        409,
+        "username_taken",
+    )
+    .await;
+    reg(json!({"username": "carol", "password": PASSWORD, "email": "c@x.io"})).await;
+    assert_problem(
+        reg(json!({"username": "carol2", "password": PASSWORD, "email": "C@X.IO"})).await,
+        409,
+        "email_taken",
+    )
+    .await;
+    let weak = assert_problem(
+        reg(json!({"username": "dave", "password": "short"})).await,
+        422,
+        "weak_password",
+    )
+    .await;
+    assert_eq!(weak["errors"].as_array().unwrap().len(), 3, "{weak}");
+    assert!(weak["detail"].as_str().unwrap().contains("10 characters"));
+    let same = assert_problem(
+        reg(json!({"username": "dave_pw_1234", "password": "Dave_PW_1234"})).await,
+        422,
+        "weak_password",
+    )
+    .await;
+    assert!(
+        same["detail"].as_str().unwrap().contains("username"),
+        "{same}"
+    );
+    assert_problem(
+        reg(json!({"username": "dave", "password": PASSWORD, "password_confirmation": "other"}))
+            .await,
+        422,
+        "password_mismatch",
+    )
+    .await;
+    let invalid = assert_problem(
+        reg(json!({"username": "a b"})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let fields: Vec<&str> = invalid["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["username", "password"]);
+    assert_problem(
+        reg(json!({"username": "xy", "password": PASSWORD})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_problem(
+        reg(json!({"username": "eve", "password": PASSWORD, "email": "not-an-email"})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    assert_problem(
+        reg(json!({"username": 5, "password": PASSWORD})).await,
+        422,
+        "validation_failed",
+    )
+    .await;
+    let res = app
+        .client
+        .post(format!("{}/v1/auth/register", app.base))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 400, "malformed_body").await;
+    let res = app
+        .client
+        .post(format!("{}/v1/auth/register", app.base))
+        .header("content-type", "application/json")
+        .body(format!("{{\"username\": \"{}\"}}", "x".repeat(100_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 413, "payload_too_large").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn login_by_username_or_email_and_logout(db: PgPool) {
+    let app = spawn_app(db).await;
+    app.request(
+        Method::POST,
+        "/v1/auth/register",
+        None,
+        Some(json!({"username": "frank", "password": PASSWORD, "email": "frank@example.com"})),
+    )
+    .await;
+    let login = |u: &str, p: &str| {
+        app.request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": u, "password": p})),
+        )
+    };
+    let by_name = json(login("FRANK", PASSWORD).await).await;
+    assert_eq!(by_name["user"]["username"], "frank");
+    let by_email = login("Frank@Example.com", PASSWORD).await;
+    assert_eq!(by_email.status(), 200);
+    let token = by_name["access_token"].as_str().unwrap().to_owned();
+    let other = json(by_email).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Unknown user and wrong password are indistinguishable.
+    let a = assert_problem(login("nobody", PASSWORD).await, 401, "invalid_credentials").await;
+    let b = assert_problem(
+        login("frank", "wrong-password-1").await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
+    assert_eq!(a["detail"], b["detail"]);
+
+    // Logout revokes only the presented token.
+    let res = app
+        .request(Method::POST, "/v1/auth/logout", Some(&token), None)
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_problem(app.get("/v1/me", &token).await, 401, "unauthorized").await;
+    assert_eq!(app.get("/v1/me", &other).await.status(), 200);
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM outbox WHERE name = 'user.logged_in'")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(names.len(), 2);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn revocation_holds_on_another_replica(db: PgPool) {
+    let one = spawn_app(db.clone()).await;
+    let two = spawn_app(db).await;
+    let token = one.register("grace").await;
+    assert_eq!(two.get("/v1/me", &token).await.status(), 200);
+    one.request(Method::POST, "/v1/auth/logout", Some(&token), None)
+        .await;
+    assert_problem(two.get("/v1/me", &token).await, 401, "unauthorized").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn bad_tokens_are_unauthorized(db: PgPool) {
+    let app = spawn_app(db).await;
+    assert_problem(
+        app.request(Method::GET, "/v1/me", None, None).await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    assert_problem(app.get("/v1/me", "garbage").await, 401, "unauthorized").await;
+    assert_problem(
+        app.request(Method::POST, "/v1/auth/logout", None, None)
+            .await,
+        401,
+        "unauthorized",
+    )
+    .await;
+    // A token signed with another secret.
+    let other = spawn_with(
+        app.db.clone(),
+        &[("ROOST_JWT_SECRET", "another-secret-0123456789abcdef0123")],
+    )
+    .await;
+    let foreign = other.register("henry").await;
+    assert_problem(app.get("/v1/me", &foreign).await, 401, "unauthorized").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn login_is_throttled_per_username_and_reset_by_success(db: PgPool) {
+    let app = spawn_with(db, &[("ROOST_LOGIN_MAX_FAILURES_PER_USER", "3")]).await;
+    app.register("ivy").await;
+    let login = |p: &str| {
+        app.request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "ivy", "password": p})),
+        )
+    };
+    // Two failures, then a success resets the count.
+    for _ in 0..2 {
+        assert_problem(login("wrong-password-1").await, 401, "invalid_credentials").await;
+    }
+    assert_eq!(login(PASSWORD).await.status(), 200);
+    for _ in 0..3 {
+        assert_problem(login("wrong-password-1").await, 401, "invalid_credentials").await;
+    }
+    let res = login(PASSWORD).await;
+    let retry: u64 = res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=900).contains(&retry), "{retry}");
+    assert_problem(res, 429, "too_many_attempts").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn login_is_throttled_per_client_address(db: PgPool) {
+    let app = spawn_with(db, &[("ROOST_LOGIN_MAX_FAILURES_PER_IP", "4")]).await;
+    for i in 0..4 {
+        let res = app
+            .request(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"username": format!("ghost{i}"), "password": "x"})),
+            )
+            .await;
+        assert_eq!(res.status(), 401);
+    }
+    let res = app
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "someone", "password": "x"})),
+        )
+        .await;
+    assert_problem(res, 429, "too_many_attempts").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn concurrent_registrations_of_one_username_create_one_user(db: PgPool) {
+    let app = spawn_app(db).await;
+    let attempts = (0..20).map(|i| {
+        let name = if i % 2 == 0 { "Zed" } else { "zed" };
+        app.request(
+            Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": name, "password": PASSWORD})),
+        )
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 409).count(),
+        19,
+        "{statuses:?}"
+    );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}

@@ -1,0 +1,131 @@
+mod common;
+
+use common::*;
+use reqwest::Method;
+use sqlx::PgPool;
+
+#[sqlx::test(migrations = "../migrations")]
+async fn health_readiness_and_request_ids(db: PgPool) {
+    let app = spawn_app(db).await;
+    let res = app.request(Method::GET, "/healthz", None, None).await;
+    assert_eq!(res.status(), 200);
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert_eq!(id.len(), 36);
+    let ready = json(app.request(Method::GET, "/readyz", None, None).await).await;
+    assert_eq!(ready["status"], "ready");
+    assert_eq!(ready["postgres"], "ok");
+    assert_eq!(ready["redis"], "ok");
+    // A sane incoming request id is echoed back.
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("x-request-id", "abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["x-request-id"], "abc-123");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn readiness_fails_without_postgres(db: PgPool) {
+    let app = spawn_app(db.clone()).await;
+    db.close().await;
+    let res = app.request(Method::GET, "/readyz", None, None).await;
+    assert_eq!(res.status(), 503);
+    let body = json(res).await;
+    assert_eq!(body["postgres"], "unavailable");
+    assert_eq!(body["redis"], "ok");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn unknown_routes_are_problem_404s(db: PgPool) {
+    let app = spawn_app(db).await;
+    let token = app.register("alice").await;
+    assert_problem(app.get("/v1/nothing-here", &token).await, 404, "not_found").await;
+    assert_problem(
+        app.request(Method::GET, "/metrics", None, None).await,
+        404,
+        "not_found",
+    )
+    .await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn metrics_are_served_on_their_own_port(db: PgPool) {
+    let app = spawn_app(db).await;
+    let token = app.register("alice").await;
+    app.get("/v1/users/nobody", &token).await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.metrics_base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"http_requests_total{method="GET",route="/v1/users/{username}",status="404"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        r#"http_requests_total{method="POST",route="/v1/auth/register",status="201"} 1"#
+    ));
+    assert!(text.contains("http_request_duration_seconds_bucket"));
+    assert!(text.contains("process_resident_memory_bytes"));
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn openapi_lists_every_route_and_docs_are_local(db: PgPool) {
+    let app = spawn_app(db).await;
+    let spec = json(app.request(Method::GET, "/openapi.json", None, None).await).await;
+    let paths = spec["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/auth/register", "post"),
+        ("/v1/auth/login", "post"),
+        ("/v1/auth/logout", "post"),
+        ("/v1/me", "get"),
+        ("/v1/users", "get"),
+        ("/v1/users/{username}", "get"),
+        ("/v1/users/{username}/posts", "get"),
+        ("/v1/me/subscriptions", "get"),
+        ("/v1/me/subscribers", "get"),
+        ("/v1/me/subscriptions/{username}", "put"),
+        ("/v1/me/subscriptions/{username}", "delete"),
+        ("/v1/posts", "post"),
+        ("/v1/posts/{id}", "get"),
+        ("/v1/posts/{id}/repost", "post"),
+        ("/v1/posts/{id}/quote", "post"),
+        ("/v1/posts/{id}/comments", "post"),
+        ("/v1/posts/{id}/comments", "get"),
+        ("/v1/me/posts", "get"),
+        ("/v1/feed", "get"),
+        ("/v1/subscriptions/posts", "get"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+    ] {
+        assert!(
+            paths.get(path).and_then(|p| p.get(method)).is_some(),
+            "{method} {path} missing"
+        );
+    }
+    let res = app.request(Method::GET, "/docs", None, None).await;
+    assert!(res.status().is_redirection());
+    let html = app
+        .request(Method::GET, "/docs/", None, None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("swagger"), "{html}");
+    assert!(
+        !html.contains("cdn"),
+        "the docs page must not load assets from a CDN"
+    );
+    let js = app
+        .request(Method::GET, "/docs/swagger-ui-bundle.js", None, None)
+        .await;
+    assert_eq!(js.status(), 200);
+}

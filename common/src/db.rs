@@ -1,0 +1,52 @@
+//! PostgreSQL: the pool both binaries use, and the embedded migrations.
+
+use anyhow::Context;
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+
+use crate::settings::DatabaseSettings;
+
+/// The migrations in `migrations/`, embedded in both binaries.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../migrations");
+
+/// Builds the pool. Connections are opened lazily so a process can start (and report
+/// not-ready) while the database is still coming up.
+pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = settings
+        .url()
+        .parse()
+        .context("ROOST_DATABASE_URL is not a valid PostgreSQL URL")?;
+    Ok(PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .acquire_timeout(settings.acquire_timeout)
+        .connect_lazy_with(options.application_name("roost")))
+}
+
+/// Applies every pending migration.
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    MIGRATOR
+        .run(pool)
+        .await
+        .context("applying database migrations")
+}
+
+/// Fails unless the database has exactly the migrations this binary was built with, so an
+/// old binary never writes to a newer schema (or a new one to an un-migrated database).
+pub async fn check_schema(pool: &PgPool) -> anyhow::Result<i64> {
+    let expected = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    let applied: Option<i64> =
+        sqlx::query_scalar("SELECT max(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(pool)
+            .await
+            .context("reading the applied schema version (run `roost-api migrate` first)")?;
+    let applied = applied.unwrap_or(0);
+    if applied != expected {
+        anyhow::bail!(
+            "database schema is at version {applied}, this binary expects {expected}: run `roost-api migrate`"
+        );
+    }
+    Ok(applied)
+}

@@ -1,0 +1,271 @@
+//! The one configuration loader. Every setting has a documented default (see README) and is
+//! overridden by a `ROOST_*` environment variable; secrets are wrapped in [`SecretString`] so
+//! they never reach a log line by accident.
+
+use std::{net::SocketAddr, str::FromStr, time::Duration};
+
+use anyhow::{Context, anyhow};
+use secrecy::{ExposeSecret, SecretString};
+
+/// Typed settings for both binaries. Built once at start-up by [`Settings::from_env`].
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub http: HttpSettings,
+    pub auth: AuthSettings,
+    pub limits: LimitSettings,
+    pub telemetry: TelemetrySettings,
+    /// Address of the ingest worker's `/metrics` listener.
+    pub ingest_metrics_addr: SocketAddr,
+}
+
+#[derive(Clone, Debug)]
+pub struct DatabaseSettings {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    pub url: SecretString,
+    /// Prefix of every key Roost writes, so several deployments (or test runs) share one Redis.
+    pub key_prefix: String,
+    pub response_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    pub addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    /// Number of actix worker threads (default: number of cores).
+    pub workers: usize,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted ingress).
+    pub trust_forwarded_for: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthSettings {
+    pub jwt_secret: SecretString,
+    pub jwt_issuer: String,
+    pub jwt_audience: String,
+    pub token_ttl: Duration,
+    /// Bootstrap admin token; `None` disables the admin routes.
+    pub admin_token: Option<SecretString>,
+    /// Threads hashing passwords (default: cores − 1, at least 1).
+    pub hash_workers: usize,
+    pub login_max_failures_per_user: u32,
+    pub login_max_failures_per_ip: u32,
+    pub login_window: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct LimitSettings {
+    /// Per-user daily post limit (posts, reposts and quotes, UTC day); `None` = off.
+    pub daily_post_limit: Option<u32>,
+    pub subscription_limit: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct TelemetrySettings {
+    /// `json` (default) or `pretty`.
+    pub log_format: LogFormat,
+    /// OTLP/HTTP endpoint for traces; traces are not exported when unset.
+    pub otlp_endpoint: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Pretty,
+}
+
+impl FromStr for LogFormat {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "json" => Ok(Self::Json),
+            "pretty" => Ok(Self::Pretty),
+            other => Err(anyhow!("expected `json` or `pretty`, got `{other}`")),
+        }
+    }
+}
+
+/// Reads settings from a lookup function (the process environment in production, a map in tests).
+struct Source<F: Fn(&str) -> Option<String>>(F);
+
+impl<F: Fn(&str) -> Option<String>> Source<F> {
+    fn raw(&self, key: &str) -> Option<String> {
+        (self.0)(key).filter(|v| !v.trim().is_empty())
+    }
+
+    fn parse<T>(&self, key: &str, default: T) -> anyhow::Result<T>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.raw(key) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map_err(|e| anyhow!("invalid value for {key}: {e}")),
+        }
+    }
+
+    fn required(&self, key: &str) -> anyhow::Result<String> {
+        self.raw(key)
+            .with_context(|| format!("the environment variable {key} must be set"))
+    }
+
+    fn secs(&self, key: &str, default: u64) -> anyhow::Result<Duration> {
+        Ok(Duration::from_secs(self.parse(key, default)?))
+    }
+
+    fn millis(&self, key: &str, default: u64) -> anyhow::Result<Duration> {
+        Ok(Duration::from_millis(self.parse(key, default)?))
+    }
+}
+
+impl Settings {
+    /// Loads settings from the process environment.
+    pub fn from_env() -> anyhow::Result<Self> {
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Loads settings from any key lookup (used by tests to build isolated configurations).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let src = Source(lookup);
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let database_url = src
+            .raw("ROOST_DATABASE_URL")
+            .or_else(|| src.raw("DATABASE_URL"))
+            .context("the environment variable ROOST_DATABASE_URL (or DATABASE_URL) must be set")?;
+        let jwt_secret = src.required("ROOST_JWT_SECRET")?;
+        if jwt_secret.len() < 32 {
+            anyhow::bail!("ROOST_JWT_SECRET must be at least 32 characters long");
+        }
+        let daily_post_limit: u32 = src.parse("ROOST_DAILY_POST_LIMIT", 0)?;
+        Ok(Self {
+            database: DatabaseSettings {
+                url: database_url.into(),
+                max_connections: src.parse("ROOST_DATABASE_MAX_CONNECTIONS", 20)?,
+                acquire_timeout: src.millis("ROOST_DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?,
+            },
+            redis: RedisSettings {
+                url: src
+                    .raw("ROOST_REDIS_URL")
+                    .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into())
+                    .into(),
+                key_prefix: src
+                    .raw("ROOST_REDIS_KEY_PREFIX")
+                    .unwrap_or_else(|| "roost:".into()),
+                response_timeout: src.millis("ROOST_REDIS_RESPONSE_TIMEOUT_MS", 500)?,
+            },
+            http: HttpSettings {
+                addr: src.parse("ROOST_HTTP_ADDR", SocketAddr::from(([127, 0, 0, 1], 8080)))?,
+                metrics_addr: src.parse(
+                    "ROOST_METRICS_ADDR",
+                    SocketAddr::from(([127, 0, 0, 1], 9464)),
+                )?,
+                workers: src.parse("ROOST_HTTP_WORKERS", cores)?.max(1),
+                trust_forwarded_for: src.parse("ROOST_TRUST_FORWARDED_FOR", false)?,
+            },
+            auth: AuthSettings {
+                jwt_secret: jwt_secret.into(),
+                jwt_issuer: src
+                    .raw("ROOST_JWT_ISSUER")
+                    .unwrap_or_else(|| "roost".into()),
+                jwt_audience: src
+                    .raw("ROOST_JWT_AUDIENCE")
+                    .unwrap_or_else(|| "roost-api".into()),
+                token_ttl: src.secs("ROOST_TOKEN_TTL_SECONDS", 3600)?,
+                admin_token: src.raw("ROOST_ADMIN_TOKEN").map(SecretString::from),
+                hash_workers: src
+                    .parse("ROOST_HASH_WORKERS", cores.saturating_sub(1))?
+                    .max(1),
+                login_max_failures_per_user: src.parse("ROOST_LOGIN_MAX_FAILURES_PER_USER", 10)?,
+                login_max_failures_per_ip: src.parse("ROOST_LOGIN_MAX_FAILURES_PER_IP", 50)?,
+                login_window: src.secs("ROOST_LOGIN_WINDOW_SECONDS", 900)?,
+            },
+            limits: LimitSettings {
+                daily_post_limit: (daily_post_limit > 0).then_some(daily_post_limit),
+                subscription_limit: src.parse("ROOST_SUBSCRIPTION_LIMIT", 100)?,
+            },
+            telemetry: TelemetrySettings {
+                log_format: src.parse("ROOST_LOG_FORMAT", LogFormat::Json)?,
+                otlp_endpoint: src.raw("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            },
+            ingest_metrics_addr: src.parse(
+                "ROOST_INGEST_METRICS_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], 9465)),
+            )?,
+        })
+    }
+}
+
+impl DatabaseSettings {
+    pub fn url(&self) -> &str {
+        self.url.expose_secret()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    const BASE: [(&str, &str); 2] = [
+        ("ROOST_DATABASE_URL", "postgres://u:p@127.0.0.1/db"),
+        ("ROOST_JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+    ];
+
+    #[test]
+    fn defaults_apply() {
+        let s = load(&BASE).unwrap();
+        assert_eq!(s.http.addr.port(), 8080);
+        assert_eq!(s.limits.daily_post_limit, None);
+        assert_eq!(s.limits.subscription_limit, 100);
+        assert_eq!(s.auth.login_window, Duration::from_secs(900));
+        assert!(s.auth.hash_workers >= 1);
+        assert!(s.auth.admin_token.is_none());
+    }
+
+    #[test]
+    fn overrides_and_errors_name_the_variable() {
+        let mut pairs = BASE.to_vec();
+        pairs.push(("ROOST_DAILY_POST_LIMIT", "5"));
+        assert_eq!(load(&pairs).unwrap().limits.daily_post_limit, Some(5));
+        pairs.push(("ROOST_HTTP_ADDR", "not-an-addr"));
+        let err = load(&pairs).unwrap_err().to_string();
+        assert!(err.contains("ROOST_HTTP_ADDR"), "{err}");
+    }
+
+    #[test]
+    fn missing_and_short_secrets_are_refused() {
+        let err = load(&BASE[..1]).unwrap_err().to_string();
+        assert!(err.contains("ROOST_JWT_SECRET"), "{err}");
+        let err = load(&[BASE[0], ("ROOST_JWT_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("32"), "{err}");
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let s = load(&BASE).unwrap();
+        let dbg = format!("{s:?}");
+        assert!(!dbg.contains("0123456789abcdef"), "{dbg}");
+        assert!(!dbg.contains("u:p@"), "{dbg}");
+    }
+}

@@ -1,0 +1,75 @@
+//! The one telemetry setup both binaries call: JSON logs on stdout (for Loki), OpenTelemetry
+//! spans (exported over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` is set), and W3C trace
+//! context propagation. Trace ids exist whether or not an exporter is configured, so they
+//! always appear in the logs.
+
+use anyhow::Context;
+use opentelemetry::{global, trace::TracerProvider as _};
+use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
+use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+
+use crate::settings::{LogFormat, TelemetrySettings};
+
+/// Flushes and shuts the tracer provider down when dropped (at the end of `main`).
+pub struct TelemetryGuard {
+    provider: SdkTracerProvider,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Err(error) = self.provider.shutdown() {
+            eprintln!("failed to flush traces: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber. Call once, first thing in `main`.
+pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Result<TelemetryGuard> {
+    let mut provider = SdkTracerProvider::builder()
+        .with_resource(Resource::builder().with_service_name(service).build());
+    if settings.otlp_endpoint.is_some() {
+        // The exporter reads OTEL_EXPORTER_OTLP_* itself (endpoint, headers, timeout).
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()
+            .context("building the OTLP span exporter")?;
+        provider = provider.with_batch_exporter(exporter);
+    }
+    let provider = provider.build();
+    global::set_text_map_propagator(TraceContextPropagator::new());
+    let otel = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service))
+        .with_tracked_inactivity(false);
+
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let result = match settings.log_format {
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init(),
+        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+    };
+    result.context("installing the tracing subscriber")?;
+    Ok(TelemetryGuard { provider })
+}
+
+/// The current span's trace id as 32 hex digits (empty when there is no valid span).
+pub fn current_trace_id() -> String {
+    use opentelemetry::trace::TraceContextExt;
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let context = tracing::Span::current().context();
+    let span = context.span();
+    let span_context = span.span_context();
+    if span_context.is_valid() {
+        span_context.trace_id().to_string()
+    } else {
+        String::new()
+    }
+}
