@@ -56,7 +56,7 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let redis = roost_common::redis_client::connect(&settings.redis).await?;
         let state = web::Data::new(AppState {
-            tokens: TokenService::new(&settings.auth),
+            tokens: TokenService::new(&settings.auth)?,
             hasher: PasswordHasher::new(settings.auth.hash_workers, options.password_params)?,
             throttle: LoginThrottle::new(
                 redis.clone(),

@@ -40,21 +40,28 @@ pub struct TokenService {
 }
 
 impl TokenService {
-    pub fn new(settings: &AuthSettings) -> Self {
-        let secret = settings.jwt_secret.expose_secret().as_bytes();
+    pub fn new(settings: &AuthSettings) -> anyhow::Result<Self> {
+        let secret = settings
+            .jwt_secret
+            .as_ref()
+            .ok_or_else(|| {
+                anyhow::anyhow!("the environment variable ROOST_JWT_SECRET must be set")
+            })?
+            .expose_secret()
+            .as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&settings.jwt_issuer]);
         validation.set_audience(&[&settings.jwt_audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = 5;
-        Self {
+        Ok(Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             validation,
             issuer: settings.jwt_issuer.clone(),
             audience: settings.jwt_audience.clone(),
             ttl: settings.token_ttl,
-        }
+        })
     }
 
     pub fn issue(&self, user_id: i64, username: &str) -> anyhow::Result<IssuedToken> {
@@ -117,7 +124,7 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify_and_carry_unique_jtis() {
-        let svc = TokenService::new(&settings("roost", "roost-api", 60));
+        let svc = TokenService::new(&settings("roost", "roost-api", 60)).unwrap();
         let a = svc.issue(7, "alice").unwrap();
         let b = svc.issue(7, "alice").unwrap();
         assert_ne!(a.jti, b.jti);
@@ -127,15 +134,17 @@ mod tests {
 
     #[test]
     fn wrong_issuer_audience_signature_or_expiry_is_refused() {
-        let good = TokenService::new(&settings("roost", "roost-api", 60));
+        let good = TokenService::new(&settings("roost", "roost-api", 60)).unwrap();
         let token = good.issue(1, "a").unwrap().token;
         assert!(
             TokenService::new(&settings("other", "roost-api", 60))
+                .unwrap()
                 .verify(&token)
                 .is_none()
         );
         assert!(
             TokenService::new(&settings("roost", "other", 60))
+                .unwrap()
                 .verify(&token)
                 .is_none()
         );
@@ -143,6 +152,7 @@ mod tests {
         tampered.push('x');
         assert!(good.verify(&tampered).is_none());
         let expired = TokenService::new(&settings("roost", "roost-api", 0))
+            .unwrap()
             .issue(1, "a")
             .unwrap();
         std::thread::sleep(Duration::from_millis(10));

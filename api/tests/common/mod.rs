@@ -206,3 +206,22 @@ pub fn field<'a>(items: &'a [Value], key: &str) -> Vec<&'a str> {
 pub fn ids(items: &[Value]) -> Vec<i64> {
     items.iter().map(|p| p["id"].as_i64().unwrap()).collect()
 }
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The URL of the test's own database (same server as DATABASE_URL, another database).
+pub async fn database_url(db: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}

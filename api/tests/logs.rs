@@ -1,0 +1,133 @@
+//! Runs the real `roost-api` binary and reads what it writes to stdout: one JSON line per
+//! request with the fields operators search by, and never a password or a token.
+
+mod common;
+
+use std::{
+    io::Read,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use common::{PASSWORD, database_url, free_port};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+#[sqlx::test(migrations = "../migrations")]
+async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
+    let port = free_port();
+    let jwt_secret = "log-test-secret-0123456789abcdef01234";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_roost-api"))
+        .arg("serve")
+        .env("ROOST_DATABASE_URL", database_url(&db).await)
+        .env("ROOST_HTTP_ADDR", format!("127.0.0.1:{port}"))
+        .env("ROOST_METRICS_ADDR", "127.0.0.1:0")
+        .env("ROOST_JWT_SECRET", jwt_secret)
+        .env(
+            "ROOST_REDIS_KEY_PREFIX",
+            format!("test:{}:", uuid::Uuid::new_v4()),
+        )
+        .env("ROOST_HTTP_WORKERS", "1")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "roost-api did not start");
+
+    let password = format!("{PASSWORD}-Sekrit");
+    let res = client
+        .post(format!("{base}/v1/auth/register"))
+        .json(&json!({"username": "logan", "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let token = res.json::<Value>().await.unwrap()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let me = client
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200);
+    let request_id = me.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let user_id: i64 = sqlx::query_scalar("SELECT id FROM users")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    let bad = client
+        .post(format!("{base}/v1/auth/login"))
+        .json(&json!({"username": "logan", "password": "wrong-Password-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 401);
+
+    // SIGTERM: graceful shutdown, exit 0.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
+        (child.wait().unwrap(), out)
+    })
+    .await
+    .unwrap();
+    let (exit, stdout) = exit;
+    assert!(exit.success(), "exit status {exit:?}");
+
+    assert!(!stdout.contains(&password), "a password reached the logs");
+    assert!(!stdout.contains(&token), "a token reached the logs");
+    assert!(
+        !stdout.contains(jwt_secret),
+        "the JWT secret reached the logs"
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["target"] == "http").collect();
+    let me_line = requests
+        .iter()
+        .find(|l| l["request_id"] == request_id.as_str())
+        .expect("a log line for GET /v1/me");
+    assert_eq!(me_line["method"], "GET");
+    assert_eq!(me_line["route"], "/v1/me");
+    assert_eq!(me_line["status"], 200);
+    assert_eq!(me_line["user_id"], user_id);
+    assert!(me_line["latency_ms"].is_f64());
+    assert_eq!(me_line["trace_id"].as_str().unwrap().len(), 32);
+    let register = requests
+        .iter()
+        .filter(|l| l["route"] == "/v1/auth/register")
+        .count();
+    assert_eq!(register, 1, "exactly one line per request");
+    let failed_login = requests
+        .iter()
+        .find(|l| l["route"] == "/v1/auth/login")
+        .unwrap();
+    assert_eq!(failed_login["code"], "invalid_credentials");
+    assert_eq!(failed_login["status"], 401);
+}

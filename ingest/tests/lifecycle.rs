@@ -1,0 +1,68 @@
+//! The ingest binary checks the schema version, runs until SIGTERM and exits 0.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use sqlx::PgPool;
+
+async fn database_url(db: &PgPool) -> String {
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(db)
+        .await
+        .unwrap();
+    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
+    let (server, _) = base.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}
+
+fn ingest(url: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roost-ingest"));
+    cmd.env("ROOST_DATABASE_URL", url)
+        .env("ROOST_INGEST_METRICS_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn starts_on_a_migrated_database_and_stops_cleanly_on_sigterm(db: PgPool) {
+    let url = database_url(&db).await;
+    let mut child = ingest(&url).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let started = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("roost-ingest started"))
+    });
+    let started = tokio::time::timeout(Duration::from_secs(30), started)
+        .await
+        .expect("roost-ingest did not start in time")
+        .unwrap();
+    assert!(started);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn refuses_an_unmigrated_database(db: PgPool) {
+    let url = database_url(&db).await;
+    let output = tokio::task::spawn_blocking(move || ingest(&url).output().unwrap())
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("roost-api migrate"), "{stderr}");
+}
