@@ -34,6 +34,14 @@ source "$REPO/.roost/test/env"
 export DATABASE_URL ROOST_DATABASE_URL ROOST_REDIS_URL
 export RUST_BACKTRACE="${RUST_BACKTRACE:-1}"
 
+# rustup's default profile ships rustfmt and clippy; a minimal profile may not.
+for component in rustfmt clippy; do
+  if ! cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1; then
+    log "installing the $component component"
+    rustup component add "$component"
+  fi
+done
+
 log "cargo fmt --all --check"
 cargo fmt --all --check
 
