@@ -129,3 +129,23 @@ async fn openapi_lists_every_route_and_docs_are_local(db: PgPool) {
         .await;
     assert_eq!(js.status(), 200);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn internal_errors_carry_the_request_id_and_no_internals(db: PgPool) {
+    let app = spawn_app(db.clone()).await;
+    let token = app.register("alice").await;
+    let post = app.publish(&token, "t", "", "public").await;
+    sqlx::query("DROP TABLE comments")
+        .execute(&db)
+        .await
+        .unwrap();
+    let res = app.get(&format!("/v1/posts/{post}/comments"), &token).await;
+    let request_id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    let body = assert_problem(res, 500, "internal_error").await;
+    assert_eq!(body["request_id"], request_id.as_str());
+    let text = body.to_string();
+    assert!(text.contains(&request_id));
+    for leak in ["comments", "relation", "SELECT", "sqlx"] {
+        assert!(!text.contains(leak), "{leak} leaked: {text}");
+    }
+}

@@ -56,6 +56,16 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
     }
 }
 
+/// A body that may be absent (empty): `None`, or the parsed JSON with the usual errors.
+pub fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| json_error(&JsonPayloadError::Deserialize(e)))
+}
+
 /// Query strings: errors as 422 `validation_failed`.
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err, _req| {

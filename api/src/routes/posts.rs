@@ -248,8 +248,9 @@ pub async fn repost(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<i64>,
-    body: Option<web::Json<CreateRepost>>,
+    body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
+    let body: Option<CreateRepost> = super::optional_json(&body)?;
     let visibility = Visibility::parse(body.as_ref().and_then(|b| b.visibility.as_deref()))
         .map_err(|e| ApiError::validation(vec![e]))?;
     let target = visible_target(&state, &user, *id).await?;
