@@ -54,7 +54,7 @@ impl Application {
         db: PgPool,
         options: BuildOptions,
     ) -> anyhow::Result<Self> {
-        let redis = roost_common::redis_client::connect(&settings.redis).await?;
+        let redis = roost_common::redis_client::connect(&settings.redis)?;
         let state = web::Data::new(AppState {
             tokens: TokenService::new(&settings.auth)?,
             hasher: PasswordHasher::new(settings.auth.hash_workers, options.password_params)?,

@@ -149,3 +149,28 @@ async fn internal_errors_carry_the_request_id_and_no_internals(db: PgPool) {
         assert!(!text.contains(leak), "{leak} leaked: {text}");
     }
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_redis_outage_degrades_without_failing_readiness_or_logins(db: PgPool) {
+    let closed = format!("redis://127.0.0.1:{}/0", free_port());
+    let app = spawn_with(db, &[("ROOST_REDIS_URL", closed.as_str())]).await;
+    let res = app.request(Method::GET, "/readyz", None, None).await;
+    assert_eq!(res.status(), 200);
+    let body = json(res).await;
+    assert_eq!(
+        (body["postgres"].as_str(), body["redis"].as_str()),
+        (Some("ok"), Some("unavailable"))
+    );
+    // The login throttle fails open: PostgreSQL still checks every password.
+    let token = app.register("alice").await;
+    let res = app
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(serde_json::json!({"username": "alice", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.get("/v1/me", &token).await.status(), 200);
+}

@@ -6,9 +6,10 @@ use secrecy::ExposeSecret;
 
 use crate::settings::RedisSettings;
 
-/// Opens the process-wide command connection. It reconnects by itself after a Redis restart;
-/// commands fail fast (the response timeout) while Redis is away, so callers can degrade.
-pub async fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManager> {
+/// Creates the process-wide command connection. It connects on first use and reconnects by
+/// itself after a Redis restart, so a process starts (and serves what does not need Redis)
+/// while Redis is away; commands then fail fast (the response timeout) and callers degrade.
+pub fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManager> {
     let client = redis::Client::open(settings.url.expose_secret())
         .context("ROOST_REDIS_URL is not a valid Redis URL")?;
     let config = ConnectionManagerConfig::new()
@@ -19,7 +20,6 @@ pub async fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManag
                 .max(std::time::Duration::from_secs(1)),
         ))
         .set_number_of_retries(2);
-    ConnectionManager::new_with_config(client, config)
-        .await
-        .context("connecting to Redis")
+    ConnectionManager::new_lazy_with_config(client, config)
+        .context("configuring the Redis connection")
 }

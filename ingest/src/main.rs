@@ -10,11 +10,10 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("roost-ingest", &settings.telemetry)?;
     let pool = db::pool(&settings.database)?;
     let version = db::check_schema(&pool).await?;
-    let mut redis = redis_client::connect(&settings.redis).await?;
-    let _: String = redis::cmd("PING")
-        .query_async(&mut redis)
-        .await
-        .context("pinging Redis")?;
+    let mut redis = redis_client::connect(&settings.redis)?;
+    if let Err(error) = redis::cmd("PING").query_async::<String>(&mut redis).await {
+        tracing::warn!(%error, "Redis is not reachable yet; will keep retrying");
+    }
     tracing::info!(schema = version, "roost-ingest started; waiting for work");
     shutdown::signal().await;
     tracing::info!("roost-ingest stopping");
