@@ -49,6 +49,11 @@ impl TimeCursor {
         ))
     }
 
+    /// The cursor after the item created at `created_at` with id `id`.
+    pub fn encode_at(created_at: DateTime<Utc>, id: i64) -> String {
+        Self { created_at, id }.encode()
+    }
+
     pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
         let Some(raw) = raw else { return Ok(None) };
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;

@@ -99,13 +99,7 @@ pub async fn list_comments(
     Ok(web::Json(paginate(
         rows,
         limit,
-        |r| {
-            TimeCursor {
-                created_at: r.created_at,
-                id: r.id,
-            }
-            .encode()
-        },
+        |r| TimeCursor::encode_at(r.created_at, r.id),
         CommentView::from,
     )))
 }

@@ -120,13 +120,7 @@ async fn views(state: &AppState, rows: Vec<PostRow>, limit: i64) -> ApiResult<Pa
     Ok(paginate(
         rows,
         limit,
-        |r| {
-            TimeCursor {
-                created_at: r.created_at,
-                id: r.id,
-            }
-            .encode()
-        },
+        |r| TimeCursor::encode_at(r.created_at, r.id),
         |r| view(&r, &originals),
     ))
 }
@@ -364,13 +358,7 @@ pub async fn my_posts(
     Ok(web::Json(paginate(
         rows,
         limit,
-        |r| {
-            TimeCursor {
-                created_at: r.created_at,
-                id: r.id,
-            }
-            .encode()
-        },
+        |r| TimeCursor::encode_at(r.created_at, r.id),
         |r| OwnPostItem {
             id: r.id,
             title: r.title,
@@ -536,13 +524,7 @@ pub async fn search_subscriptions(
     Ok(web::Json(paginate(
         rows,
         limit,
-        |r| {
-            TimeCursor {
-                created_at: r.created_at,
-                id: r.id,
-            }
-            .encode()
-        },
+        |r| TimeCursor::encode_at(r.created_at, r.id),
         |r| FoundPostItem {
             id: r.id,
             username: r.username,

@@ -2,9 +2,30 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
-use sqlx::{FromRow, PgPool};
+use sqlx::{FromRow, PgConnection, PgPool};
 
 use roost_common::outbox::{self, DomainEvent};
+
+/// Moves the subscriber's `subscriptions` and the target's `subscribers` counters by `delta`.
+async fn adjust_counters(
+    conn: &mut PgConnection,
+    subscriber: i64,
+    target: i64,
+    delta: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE users SET
+            subscriptions_count = subscriptions_count + CASE WHEN id = $1 THEN $3 ELSE 0 END,
+            subscribers_count   = subscribers_count   + CASE WHEN id = $2 THEN $3 ELSE 0 END
+         WHERE id IN ($1, $2)",
+    )
+    .bind(subscriber)
+    .bind(target)
+    .bind(delta)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
 
 pub enum Subscribed {
     Created,
@@ -51,16 +72,7 @@ pub async fn subscribe(
     .bind(target.0)
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query(
-        "UPDATE users SET
-            subscriptions_count = subscriptions_count + CASE WHEN id = $1 THEN 1 ELSE 0 END,
-            subscribers_count   = subscribers_count   + CASE WHEN id = $2 THEN 1 ELSE 0 END
-         WHERE id IN ($1, $2)",
-    )
-    .bind(subscriber.0)
-    .bind(target.0)
-    .execute(&mut *tx)
-    .await?;
+    adjust_counters(&mut tx, subscriber.0, target.0, 1).await?;
     outbox::record(
         &mut tx,
         DomainEvent::SubscriptionCreated,
@@ -94,16 +106,7 @@ pub async fn unsubscribe(
             .rows_affected()
             > 0;
     if removed {
-        sqlx::query(
-            "UPDATE users SET
-                subscriptions_count = subscriptions_count - CASE WHEN id = $1 THEN 1 ELSE 0 END,
-                subscribers_count   = subscribers_count   - CASE WHEN id = $2 THEN 1 ELSE 0 END
-             WHERE id IN ($1, $2)",
-        )
-        .bind(subscriber.0)
-        .bind(target.0)
-        .execute(&mut *tx)
-        .await?;
+        adjust_counters(&mut tx, subscriber.0, target.0, -1).await?;
         outbox::record(
             &mut tx,
             DomainEvent::SubscriptionRemoved,
