@@ -151,20 +151,17 @@ mod tests {
         let mut tampered = token.clone();
         tampered.push('x');
         assert!(good.verify(&tampered).is_none());
-        let expired = TokenService::new(&settings("roost", "roost-api", 0))
-            .unwrap()
-            .issue(1, "a")
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(10));
-        // Leeway is 5 s, so craft an expiry far in the past instead of sleeping.
-        let mut claims = jsonwebtoken::decode::<Claims>(&expired.token, &good.decoding, &{
-            let mut v = good.validation.clone();
-            v.validate_exp = false;
-            v
-        })
-        .unwrap()
-        .claims;
-        claims.exp -= 3600;
+        // Expired an hour ago (beyond the 5 s leeway), otherwise valid.
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: "1".into(),
+            name: "a".into(),
+            jti: Uuid::new_v4(),
+            iat: now - 7200,
+            exp: now - 3600,
+            iss: "roost".into(),
+            aud: "roost-api".into(),
+        };
         let old =
             jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &good.encoding).unwrap();
         assert!(good.verify(&old).is_none());
