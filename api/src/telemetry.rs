@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use actix_web::{
     Error, HttpMessage,
-    body::MessageBody,
+    body::{BoxBody, MessageBody},
     dev::{ServiceRequest, ServiceResponse},
+    http::StatusCode,
     http::header::{HeaderMap, HeaderName, HeaderValue},
     middleware::Next,
     web,
@@ -15,7 +16,11 @@ use opentelemetry::{global, propagation::Extractor, trace::TraceContextExt};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{auth::extract::LoggedUserId, error::ApiError, state::AppState};
+use crate::{
+    auth::extract::LoggedUserId,
+    error::{ApiError, Code},
+    state::AppState,
+};
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -53,11 +58,35 @@ fn request_id(req: &ServiceRequest) -> String {
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
 }
 
+/// Errors raised by actix itself (body limits, malformed payloads, ...) become problem
+/// details too, so every error a client sees has the same shape and a `code`.
+fn as_problem(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let foreign = match res.response().error() {
+        Some(error) if error.as_error::<ApiError>().is_none() => Some(error.to_string()),
+        _ => None,
+    };
+    let Some(message) = foreign else { return res };
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
+        }
+        StatusCode::NOT_FOUND => ApiError::not_found(),
+        StatusCode::UNAUTHORIZED => ApiError::unauthorized(),
+        s if s.is_client_error() => ApiError::new(
+            Code::MalformedBody,
+            format!("The request cannot be read: {message}."),
+        ),
+        _ => ApiError::internal(anyhow::anyhow!("{message}")),
+    };
+    res.into_response(actix_web::HttpResponse::from_error(error))
+}
+
 /// The middleware: wraps every request (including unknown routes and extractor errors).
 pub async fn observe(
     req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, Error> {
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     let request_id = request_id(&req);
     let method = req.method().to_string();
@@ -88,10 +117,7 @@ pub async fn observe(
         .scope(request_id.clone(), next.call(req))
         .instrument(span.clone())
         .await;
-    let mut res = match result {
-        Ok(res) => res,
-        Err(error) => return Err(error),
-    };
+    let mut res = as_problem(result?.map_into_boxed_body());
 
     let route = res
         .request()

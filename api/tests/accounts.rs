@@ -222,6 +222,23 @@ async fn bad_tokens_are_unauthorized(db: PgPool) {
     .await;
     let foreign = other.register("henry").await;
     assert_problem(app.get("/v1/me", &foreign).await, 401, "unauthorized").await;
+    // A well-signed token whose user no longer exists (e.g. a reset database).
+    let ghost = spawn_app(other.db.clone()).await;
+    let token = ghost.register("ghost").await;
+    sqlx::query("DELETE FROM outbox")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM users WHERE username = 'ghost'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_problem(
+        ghost.post("/v1/posts", &token, json!({"title": "t"})).await,
+        401,
+        "unauthorized",
+    )
+    .await;
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -251,6 +268,37 @@ async fn login_is_throttled_per_username_and_reset_by_success(db: PgPool) {
         .parse()
         .unwrap();
     assert!((1..=900).contains(&retry), "{retry}");
+    assert_problem(res, 429, "too_many_attempts").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_username_and_its_email_share_one_throttle(db: PgPool) {
+    let app = spawn_with(db, &[("ROOST_LOGIN_MAX_FAILURES_PER_USER", "2")]).await;
+    app.request(
+        Method::POST,
+        "/v1/auth/register",
+        None,
+        Some(json!({"username": "jack", "password": PASSWORD, "email": "jack@example.com"})),
+    )
+    .await;
+    let login = |u: &str| {
+        app.request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": u, "password": "wrong-password-1"})),
+        )
+    };
+    assert_problem(login("JACK").await, 401, "invalid_credentials").await;
+    assert_problem(login("jack@example.com").await, 401, "invalid_credentials").await;
+    let res = app
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "Jack@Example.com", "password": PASSWORD})),
+        )
+        .await;
     assert_problem(res, 429, "too_many_attempts").await;
 }
 

@@ -83,9 +83,26 @@ async fn post_validation(db: PgPool) {
     assert_problem(
         app.get("/v1/posts/not-a-number", &t).await,
         404,
-        "not_found",
+        "post_not_found",
     )
     .await;
+    assert_problem(
+        app.post("/v1/posts/99999999999999999999/repost", &t, json!({}))
+            .await,
+        404,
+        "post_not_found",
+    )
+    .await;
+    // Every error is problem+json, including body limits of routes that read raw bytes.
+    let res = app
+        .client
+        .post(format!("{}/v1/posts/1/repost", app.base))
+        .bearer_auth(&t)
+        .body(vec![b' '; 100_000])
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 413, "payload_too_large").await;
 }
 
 #[sqlx::test(migrations = "../migrations")]

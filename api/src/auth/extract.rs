@@ -48,7 +48,7 @@ impl AuthUser {
             .tokens
             .verify(token)
             .ok_or_else(ApiError::unauthorized)?;
-        if store::tokens::is_revoked(&state.db, verified.jti).await? {
+        if !store::tokens::is_active(&state.db, verified.jti, verified.user_id).await? {
             return Err(ApiError::unauthorized());
         }
         Ok(Self {

@@ -55,16 +55,18 @@ impl LoginThrottle {
         }
     }
 
-    fn keys(&self, identifier: &str, client: &str) -> [String; 2] {
+    /// `account` identifies the account tried: its id when it exists (so a username and an
+    /// e-mail address share one count), the lower-cased identifier otherwise.
+    fn keys(&self, account: &str, client: &str) -> [String; 2] {
         [
-            format!("{}login:user:{}", self.prefix, identifier.to_lowercase()),
+            format!("{}login:account:{account}", self.prefix),
             format!("{}login:ip:{client}", self.prefix),
         ]
     }
 
     /// `Some(seconds)` to wait when either window is exhausted.
-    pub async fn blocked_for(&self, identifier: &str, client: &str) -> Option<u64> {
-        let keys = self.keys(identifier, client);
+    pub async fn blocked_for(&self, account: &str, client: &str) -> Option<u64> {
+        let keys = self.keys(account, client);
         let mut conn = self.redis.clone();
         let result: redis::RedisResult<i64> = self
             .check
@@ -84,8 +86,8 @@ impl LoginThrottle {
         }
     }
 
-    pub async fn record_failure(&self, identifier: &str, client: &str) {
-        let keys = self.keys(identifier, client);
+    pub async fn record_failure(&self, account: &str, client: &str) {
+        let keys = self.keys(account, client);
         let mut conn = self.redis.clone();
         let window_ms = u64::try_from(self.window.as_millis()).unwrap_or(u64::MAX);
         let result: redis::RedisResult<i64> = self
@@ -100,9 +102,9 @@ impl LoginThrottle {
         }
     }
 
-    /// A successful login resets the username's count (not the address's).
-    pub async fn reset_user(&self, identifier: &str) {
-        let key = format!("{}login:user:{}", self.prefix, identifier.to_lowercase());
+    /// A successful login resets the account's count (not the address's).
+    pub async fn reset_account(&self, account: &str) {
+        let [key, _] = self.keys(account, "");
         let mut conn = self.redis.clone();
         let result: redis::RedisResult<i64> =
             redis::cmd("DEL").arg(key).query_async(&mut conn).await;

@@ -196,7 +196,16 @@ pub async fn login(
         return Err(ApiError::field("username", "is required"));
     };
     let client = client_address(&req, state.settings.http.trust_forwarded_for);
-    if let Some(wait) = state.throttle.blocked_for(&identifier, &client).await {
+    let credentials = if identifier.len() > 254 {
+        None
+    } else {
+        store::users::credentials(&state.db, &identifier).await?
+    };
+    let account = credentials.as_ref().map_or_else(
+        || format!("name:{}", identifier.to_lowercase()),
+        |c| format!("id:{}", c.id),
+    );
+    if let Some(wait) = state.throttle.blocked_for(&account, &client).await {
         state.metrics.logins.with_label_values(&["throttled"]).inc();
         return Err(ApiError::new(
             Code::TooManyAttempts,
@@ -204,11 +213,6 @@ pub async fn login(
         )
         .with_retry_after(wait));
     }
-    let credentials = if identifier.len() > 254 {
-        None
-    } else {
-        store::users::credentials(&state.db, &identifier).await?
-    };
     let (stored, user) = match credentials {
         Some(c) => (Some(c.password_hash), Some((c.id, c.username))),
         None => (None, None),
@@ -219,13 +223,13 @@ pub async fn login(
         .await?;
     match (ok, user) {
         (true, Some((id, username))) => {
-            state.throttle.reset_user(&identifier).await;
+            state.throttle.reset_account(&account).await;
             store::users::record_login(&state.db, id, &username).await?;
             state.metrics.logins.with_label_values(&["success"]).inc();
             Ok(web::Json(token_body(&state, id, username)?))
         }
         _ => {
-            state.throttle.record_failure(&identifier, &client).await;
+            state.throttle.record_failure(&account, &client).await;
             state.metrics.logins.with_label_values(&["invalid"]).inc();
             Err(ApiError::new(
                 Code::InvalidCredentials,

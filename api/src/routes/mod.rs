@@ -77,9 +77,18 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Path parameters: a malformed id is a resource that does not exist.
+/// Path parameters: a malformed id is a resource that does not exist (a post on post routes).
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|_err, _req| ApiError::not_found().into())
+    web::PathConfig::default().error_handler(|_err, req| {
+        let on_post = req
+            .match_pattern()
+            .is_some_and(|p| p.starts_with("/v1/posts/{id}"));
+        if on_post {
+            ApiError::post_not_found().into()
+        } else {
+            ApiError::not_found().into()
+        }
+    })
 }
 
 /// Any other body (non-JSON routes): the same size limit.

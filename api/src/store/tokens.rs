@@ -22,9 +22,14 @@ pub async fn revoke(
     Ok(())
 }
 
-pub async fn is_revoked(db: &PgPool, jti: Uuid) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)")
-        .bind(jti)
-        .fetch_one(db)
-        .await
+/// Whether a verified token still stands: not revoked, and its user exists. One round trip.
+pub async fn is_active(db: &PgPool, jti: Uuid, user_id: i64) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM users WHERE id = $2)
+            AND NOT EXISTS (SELECT 1 FROM revoked_tokens WHERE jti = $1)",
+    )
+    .bind(jti)
+    .bind(user_id)
+    .fetch_one(db)
+    .await
 }
