@@ -1,6 +1,8 @@
 -- Roost foundation: accounts, subscriptions, posts, comments, token revocation, outbox.
 -- Counters are denormalised onto their rows and updated in the same transaction as the
--- change, under the row lock, so they stay exact under concurrent writes.
+-- change, under the row lock, so they stay exact under concurrent writes. Rows listed by time
+-- take clock_timestamp() (the insert's own moment, after any lock wait), not the transaction
+-- start, so a row cannot commit behind a cursor a client already holds.
 
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
 
@@ -25,7 +27,7 @@ CREATE INDEX users_username_trgm ON users USING gin (lower(username) gin_trgm_op
 CREATE TABLE subscriptions (
     subscriber_id bigint      NOT NULL REFERENCES users (id),
     target_id     bigint      NOT NULL REFERENCES users (id),
-    created_at    timestamptz NOT NULL DEFAULT now(),
+    created_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (subscriber_id, target_id),
     CHECK (subscriber_id <> target_id)
 );
@@ -40,7 +42,7 @@ CREATE TABLE posts (
     body           text,
     visibility     text        NOT NULL CHECK (visibility IN ('followers', 'public')),
     original_id    bigint      REFERENCES posts (id),
-    created_at     timestamptz NOT NULL DEFAULT now(),
+    created_at     timestamptz NOT NULL DEFAULT clock_timestamp(),
     comments_count integer     NOT NULL DEFAULT 0 CHECK (comments_count >= 0),
     reposts_count  integer     NOT NULL DEFAULT 0 CHECK (reposts_count >= 0),
     CHECK (
@@ -64,7 +66,7 @@ CREATE TABLE comments (
     post_id    bigint      NOT NULL REFERENCES posts (id),
     author_id  bigint      NOT NULL REFERENCES users (id),
     body       text        NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now()
+    created_at timestamptz NOT NULL DEFAULT clock_timestamp()
 );
 CREATE INDEX comments_post_created_idx ON comments (post_id, created_at, id);
 
@@ -84,7 +86,7 @@ CREATE TABLE outbox (
     event_id     uuid        NOT NULL UNIQUE,
     name         text        NOT NULL,
     payload      jsonb       NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
+    created_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
     published_at timestamptz
 );
 CREATE INDEX outbox_unpublished_idx ON outbox (id) WHERE published_at IS NULL;

@@ -117,7 +117,9 @@ pub async fn observe(
         .scope(request_id.clone(), next.call(req))
         .instrument(span.clone())
         .await;
-    let mut res = as_problem(result?.map_into_boxed_body());
+    let mut res = REQUEST_ID.sync_scope(request_id.clone(), || {
+        result.map(|res| as_problem(res.map_into_boxed_body()))
+    })?;
 
     let route = res
         .request()

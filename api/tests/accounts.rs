@@ -163,6 +163,12 @@ async fn login_by_username_or_email_and_logout(db: PgPool) {
 
     // Unknown user and wrong password are indistinguishable.
     let a = assert_problem(login("nobody", PASSWORD).await, 401, "invalid_credentials").await;
+    assert_problem(
+        login("fr\u{0}ank", PASSWORD).await,
+        401,
+        "invalid_credentials",
+    )
+    .await;
     let b = assert_problem(
         login("frank", "wrong-password-1").await,
         401,
@@ -300,6 +306,58 @@ async fn a_username_and_its_email_share_one_throttle(db: PgPool) {
         )
         .await;
     assert_problem(res, 429, "too_many_attempts").await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn parallel_guesses_cannot_pass_the_limit(db: PgPool) {
+    let app = spawn_with(db, &[("ROOST_LOGIN_MAX_FAILURES_PER_USER", "5")]).await;
+    app.register("kim").await;
+    let guesses = (0..30).map(|i| {
+        app.request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "kim", "password": format!("guess-{i}-password!")})),
+        )
+    });
+    let statuses: Vec<u16> = futures_util::future::join_all(guesses)
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        25,
+        "{statuses:?}"
+    );
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn behind_a_trusted_proxy_the_rightmost_forwarded_address_counts(db: PgPool) {
+    let app = spawn_with(
+        db,
+        &[
+            ("ROOST_TRUST_FORWARDED_FOR", "true"),
+            ("ROOST_LOGIN_MAX_FAILURES_PER_IP", "2"),
+        ],
+    )
+    .await;
+    let attempt = |spoofed: &str| {
+        app.client
+            .post(format!("{}/v1/auth/login", app.base))
+            .header("x-forwarded-for", format!("{spoofed}, 203.0.113.7"))
+            .json(&json!({"username": format!("nobody{spoofed}"), "password": "x"}))
+            .send()
+    };
+    // Rotating the client-supplied (leftmost) part does not reset the count.
+    assert_eq!(attempt("1.1.1.1").await.unwrap().status(), 401);
+    assert_eq!(attempt("2.2.2.2").await.unwrap().status(), 401);
+    assert_problem(attempt("3.3.3.3").await.unwrap(), 429, "too_many_attempts").await;
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -59,6 +59,8 @@ async fn post_validation(db: PgPool) {
         json!({"title": "ok", "text": "x".repeat(1001)}),
         json!({"title": "ok", "visibility": "everyone"}),
         json!({"title": 5}),
+        json!({"title": "nul\u{0}char"}),
+        json!({"title": "ok", "text": "nul\u{0}char"}),
     ] {
         assert_problem(
             app.post("/v1/posts", &t, body).await,

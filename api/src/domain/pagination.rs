@@ -65,6 +65,10 @@ impl TimeCursor {
             return Err(invalid_cursor());
         };
         let micros: i64 = micros.parse().map_err(|_| invalid_cursor())?;
+        // Years 1..=9999: inside what PostgreSQL's timestamptz can compare against.
+        if !(-62_135_596_800_000_000..=253_402_300_799_000_000).contains(&micros) {
+            return Err(invalid_cursor());
+        }
         let id: i64 = id.parse().map_err(|_| invalid_cursor())?;
         let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid_cursor)?;
         Ok(Some(Self { created_at, id }))
@@ -84,7 +88,10 @@ impl NameCursor {
         let Some(raw) = raw else { return Ok(None) };
         let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
         let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
-        let name = text.strip_prefix("u:").ok_or_else(invalid_cursor)?;
+        let name = text
+            .strip_prefix("u:")
+            .filter(|n| !n.contains('\0'))
+            .ok_or_else(invalid_cursor)?;
         Ok(Some(Self(name.to_owned())))
     }
 }
@@ -122,6 +129,8 @@ mod tests {
         assert_eq!(TimeCursor::decode(Some(&c.encode())).unwrap(), Some(c));
         assert_eq!(TimeCursor::decode(None).unwrap(), None);
         for bad in [
+            &URL_SAFE_NO_PAD.encode("t:-7000000000000000000:1"),
+            &URL_SAFE_NO_PAD.encode("t:9000000000000000000:1"),
             "",
             "!!!",
             "dDox",

@@ -46,6 +46,9 @@ pub fn parse_title(raw: Option<&str>) -> Result<String, FieldError> {
         .ok_or_else(|| FieldError::new("title", "is required"))?
         .trim();
     let len = title.chars().count();
+    if title.contains('\0') {
+        return Err(FieldError::new("title", "must not contain NUL characters"));
+    }
     if len == 0 {
         return Err(FieldError::new("title", "must not be empty"));
     }
@@ -58,7 +61,7 @@ pub fn parse_title(raw: Option<&str>) -> Result<String, FieldError> {
     Ok(title.to_owned())
 }
 
-/// A text of at most 1000 characters; `required` texts (quotes, comments) must not be blank.
+/// A text of at most 1000 characters; `required` texts (quotes, comments) need at least one.
 pub fn parse_text(field: &str, raw: Option<&str>, required: bool) -> Result<String, FieldError> {
     let text = match raw {
         Some(t) => t,
@@ -66,8 +69,11 @@ pub fn parse_text(field: &str, raw: Option<&str>, required: bool) -> Result<Stri
         None => "",
     };
     let len = text.chars().count();
-    if required && text.trim().is_empty() {
+    if required && len == 0 {
         return Err(FieldError::new(field, "must not be empty"));
+    }
+    if text.contains('\0') {
+        return Err(FieldError::new(field, "must not contain NUL characters"));
     }
     if len > MAX_TEXT {
         return Err(FieldError::new(
@@ -103,7 +109,10 @@ mod tests {
     fn texts() {
         assert_eq!(parse_text("text", None, false).unwrap(), "");
         assert!(parse_text("text", None, true).is_err());
-        assert!(parse_text("text", Some("  "), true).is_err());
+        assert!(parse_text("text", Some(""), true).is_err());
+        assert!(parse_text("text", Some(" "), true).is_ok());
+        assert!(parse_text("text", Some("a\0b"), false).is_err());
+        assert!(parse_title(Some("a\0b")).is_err());
         assert!(parse_text("text", Some(&"🦀".repeat(1000)), true).is_ok());
         assert!(parse_text("text", Some(&"🦀".repeat(1001)), false).is_err());
     }

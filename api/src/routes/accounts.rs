@@ -160,9 +160,19 @@ pub async fn register(
     }
 }
 
+/// The client address for throttling. Behind a trusted ingress, the address that ingress
+/// appended (the rightmost `X-Forwarded-For` entry; anything left of it is client-supplied).
 fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> String {
-    if trust_forwarded_for && let Some(ip) = req.connection_info().realip_remote_addr() {
-        return ip.to_owned();
+    if trust_forwarded_for
+        && let Some(ip) = req
+            .headers()
+            .get_all("x-forwarded-for")
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .next_back()
+            .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+    {
+        return ip.to_string();
     }
     req.peer_addr()
         .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
@@ -205,7 +215,7 @@ pub async fn login(
         || format!("name:{}", identifier.to_lowercase()),
         |c| format!("id:{}", c.id),
     );
-    if let Some(wait) = state.throttle.blocked_for(&account, &client).await {
+    if let Some(wait) = state.throttle.attempt(&account, &client).await {
         state.metrics.logins.with_label_values(&["throttled"]).inc();
         return Err(ApiError::new(
             Code::TooManyAttempts,
@@ -223,13 +233,12 @@ pub async fn login(
         .await?;
     match (ok, user) {
         (true, Some((id, username))) => {
-            state.throttle.reset_account(&account).await;
+            state.throttle.succeeded(&account, &client).await;
             store::users::record_login(&state.db, id, &username).await?;
             state.metrics.logins.with_label_values(&["success"]).inc();
             Ok(web::Json(token_body(&state, id, username)?))
         }
         _ => {
-            state.throttle.record_failure(&account, &client).await;
             state.metrics.logins.with_label_values(&["invalid"]).inc();
             Err(ApiError::new(
                 Code::InvalidCredentials,
@@ -281,4 +290,26 @@ pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Js
         first_name: p.first_name,
         last_name: p.last_name,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::client_address;
+
+    #[test]
+    fn forwarded_for_is_read_from_the_right_only_when_trusted() {
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.1:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "1.1.1.1, 203.0.113.7"))
+            .to_http_request();
+        assert_eq!(client_address(&req, true), "203.0.113.7");
+        assert_eq!(client_address(&req, false), "10.0.0.1");
+        let junk = TestRequest::default()
+            .peer_addr("10.0.0.1:5000".parse().unwrap())
+            .insert_header(("x-forwarded-for", "not-an-ip"))
+            .to_http_request();
+        assert_eq!(client_address(&junk, true), "10.0.0.1");
+    }
 }

@@ -102,6 +102,9 @@ fn view(row: &PostRow, originals: &HashMap<i64, PostRow>) -> PostView {
 async fn assemble(state: &AppState, rows: &[PostRow]) -> ApiResult<HashMap<i64, PostRow>> {
     let mut originals = HashMap::new();
     let mut wanted: Vec<i64> = rows.iter().filter_map(|r| r.original_id).collect();
+    if wanted.is_empty() {
+        return Ok(originals);
+    }
     let mut conn = state.db.acquire().await?;
     for _ in 0..2 {
         wanted.retain(|id| !originals.contains_key(id));
@@ -337,8 +340,14 @@ pub struct OwnPostItem {
     created_at: DateTime<Utc>,
 }
 
-fn term(raw: Option<&str>) -> Option<String> {
-    raw.filter(|t| !t.is_empty()).map(like_pattern)
+/// A search term as an escaped LIKE pattern; NUL (which no stored text can hold) is refused.
+fn term(field: &str, raw: Option<&str>) -> ApiResult<Option<String>> {
+    match raw.filter(|t| !t.is_empty()) {
+        Some(t) if t.contains('\0') => {
+            Err(ApiError::field(field, "must not contain NUL characters"))
+        }
+        other => Ok(other.map(like_pattern)),
+    }
 }
 
 /// The caller's own titled posts, newest first, optionally searched by title.
@@ -352,7 +361,7 @@ pub async fn my_posts(
 ) -> ApiResult<web::Json<Page<OwnPostItem>>> {
     let limit = limit(query.limit, 20, 100)?;
     let after = TimeCursor::decode(query.cursor.as_deref())?;
-    let title = term(query.title.as_deref());
+    let title = term("title", query.title.as_deref())?;
     let rows =
         store::posts::search_own(&state.db, user.id, title.as_deref(), after, limit + 1).await?;
     Ok(web::Json(paginate(
@@ -511,8 +520,8 @@ pub async fn search_subscriptions(
         Some(names) if !names.is_empty() => Some(resolve_usernames(&state, names).await?),
         _ => None,
     };
-    let title = term(query.title.as_deref());
-    let text = term(query.text.as_deref());
+    let title = term("title", query.title.as_deref())?;
+    let text = term("text", query.text.as_deref())?;
     let search = SubscriptionSearch {
         authors: authors.as_deref(),
         title: title.as_deref(),
@@ -535,18 +544,21 @@ pub async fn search_subscriptions(
     )))
 }
 
-/// Resolves usernames to ids; every unknown one is named in the error.
+/// Resolves usernames to ids in one query; every unknown one is named in the error.
 async fn resolve_usernames(state: &AppState, names: &[&str]) -> ApiResult<Vec<i64>> {
-    let mut ids = Vec::with_capacity(names.len());
-    let mut unknown = Vec::new();
-    for name in names {
-        match store::users::find(&state.db, name).await? {
-            Some((id, _)) => ids.push(id),
-            None => unknown.push(*name),
-        }
-    }
+    let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let found: std::collections::HashMap<String, i64> = store::users::find_many(&state.db, &owned)
+        .await?
+        .into_iter()
+        .map(|(id, name)| (name, id))
+        .collect();
+    let unknown: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !found.contains_key(&n.to_lowercase()))
+        .collect();
     if unknown.is_empty() {
-        return Ok(ids);
+        return Ok(found.into_values().collect());
     }
     Err(ApiError::new(
         Code::UnknownUsernames,

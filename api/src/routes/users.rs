@@ -56,12 +56,11 @@ pub async fn list_users(
 ) -> ApiResult<web::Json<Page<UserItem>>> {
     let limit = limit(query.limit, 20, 100)?;
     let after = NameCursor::decode(query.cursor.as_deref())?;
-    let pattern = query
-        .q
-        .as_deref()
-        .map(str::trim)
-        .filter(|q| !q.is_empty())
-        .map(like_pattern);
+    let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+    if q.is_some_and(|q| q.contains('\0')) {
+        return Err(ApiError::field("q", "must not contain NUL characters"));
+    }
+    let pattern = q.map(like_pattern);
     let rows = store::users::list(
         &state.db,
         user.id,

@@ -34,7 +34,8 @@ pub enum Subscribed {
 }
 
 /// Subscribes `subscriber` to `target`. Both user rows are locked in id order, so the limit
-/// holds under any number of concurrent requests and mutual subscriptions cannot deadlock.
+/// holds under any number of concurrent requests and mutual subscriptions cannot deadlock;
+/// `NO KEY UPDATE` does not conflict with the key-share locks of foreign-key checks.
 pub async fn subscribe(
     db: &PgPool,
     subscriber: (i64, &str),
@@ -43,7 +44,7 @@ pub async fn subscribe(
 ) -> Result<Subscribed, sqlx::Error> {
     let mut tx = db.begin().await?;
     let counts: Vec<(i64, i32)> = sqlx::query_as(
-        "SELECT id, subscriptions_count FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        "SELECT id, subscriptions_count FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
     )
     .bind(vec![subscriber.0, target.0])
     .fetch_all(&mut *tx)
@@ -93,7 +94,7 @@ pub async fn unsubscribe(
     target: (i64, &str),
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
-    sqlx::query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+    sqlx::query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
         .bind(vec![subscriber.0, target.0])
         .fetch_all(&mut *tx)
         .await?;

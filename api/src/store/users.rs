@@ -76,6 +76,9 @@ pub async fn credentials(
     db: &PgPool,
     identifier: &str,
 ) -> Result<Option<Credentials>, sqlx::Error> {
+    if identifier.contains('\0') {
+        return Ok(None); // PostgreSQL text cannot hold NUL, so no account has it
+    }
     let sql = if identifier.contains('@') {
         "SELECT id, username, password_hash FROM users WHERE lower(email) = lower($1) AND email IS NOT NULL"
     } else {
@@ -127,6 +130,9 @@ pub async fn profile_by_name(
     viewer: i64,
     username: &str,
 ) -> Result<Option<Profile>, sqlx::Error> {
+    if username.contains('\0') {
+        return Ok(None);
+    }
     sqlx::query_as(profile_sql!("lower(u.username) COLLATE \"C\" = lower($2)"))
         .bind(viewer)
         .bind(username)
@@ -143,6 +149,9 @@ pub async fn profile_by_id(db: &PgPool, id: i64) -> Result<Option<Profile>, sqlx
 
 /// The id and canonical spelling of a username.
 pub async fn find(db: &PgPool, username: &str) -> Result<Option<(i64, String)>, sqlx::Error> {
+    if username.contains('\0') {
+        return Ok(None);
+    }
     sqlx::query_as("SELECT id, username FROM users WHERE lower(username) COLLATE \"C\" = lower($1)")
         .bind(username)
         .fetch_optional(db)
@@ -176,6 +185,24 @@ pub async fn list(
     .bind(pattern)
     .bind(after)
     .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// Ids of the given usernames (case-insensitive), by lower-cased name; unknown ones are absent.
+pub async fn find_many(
+    db: &PgPool,
+    usernames: &[String],
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
+    let lowered: Vec<String> = usernames
+        .iter()
+        .filter(|n| !n.contains('\0'))
+        .map(|n| n.to_lowercase())
+        .collect();
+    sqlx::query_as(
+        "SELECT id, lower(username) FROM users WHERE lower(username) COLLATE \"C\" = ANY($1)",
+    )
+    .bind(lowered)
     .fetch_all(db)
     .await
 }

@@ -179,7 +179,7 @@ impl TestApp {
 
 /// Asserts a problem+json error with the given status and code; returns the body.
 pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
-    assert_eq!(res.status().as_u16(), status, "status for {code}");
+    let actual = res.status().as_u16();
     let content_type = res
         .headers()
         .get("content-type")
@@ -188,6 +188,7 @@ pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
         .to_owned();
     assert!(res.headers().contains_key("x-request-id"));
     let body: Value = res.json().await.unwrap();
+    assert_eq!(actual, status, "status for {code}: {body}");
     assert_eq!(content_type, "application/problem+json", "{body}");
     assert_eq!(body["code"], code, "{body}");
     assert_eq!(body["status"], status, "{body}");
