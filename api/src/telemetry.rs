@@ -12,7 +12,7 @@ use actix_web::{
     middleware::Next,
     web,
 };
-use opentelemetry::{global, propagation::Extractor, trace::TraceContextExt};
+use opentelemetry::{global, propagation::Extractor};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -99,15 +99,7 @@ pub async fn observe(
         trace_id = tracing::field::Empty,
     );
     let _ = span.set_parent(parent);
-    let trace_id = {
-        let context = span.context();
-        let sc = context.span().span_context().clone();
-        if sc.is_valid() {
-            sc.trace_id().to_string()
-        } else {
-            String::new()
-        }
-    };
+    let trace_id = span.in_scope(roost_common::telemetry::current_trace_id);
     span.record("trace_id", trace_id.as_str());
     let metrics = req
         .app_data::<web::Data<AppState>>()

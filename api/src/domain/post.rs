@@ -84,11 +84,6 @@ pub fn parse_text(field: &str, raw: Option<&str>, required: bool) -> Result<Stri
     Ok(text.to_owned())
 }
 
-/// The first `n` characters of a text (for excerpts).
-pub fn excerpt(text: &str, n: usize) -> String {
-    text.chars().take(n).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,10 +120,5 @@ mod tests {
             Visibility::Public
         );
         assert!(Visibility::parse(Some("Public")).is_err());
-    }
-
-    #[test]
-    fn excerpts() {
-        assert_eq!(excerpt("héllo", 2), "hé");
     }
 }
