@@ -33,6 +33,10 @@ pub enum Code {
     DailyPostLimit,
     TooManyUsernames,
     UnknownUsernames,
+    InvalidApiKey,
+    InvalidSchema,
+    UrlNotAllowed,
+    ApplicationExists,
     Unavailable,
     Internal,
 }
@@ -63,6 +67,10 @@ impl Code {
             Self::DailyPostLimit => "daily_post_limit",
             Self::TooManyUsernames => "too_many_usernames",
             Self::UnknownUsernames => "unknown_usernames",
+            Self::InvalidApiKey => "invalid_api_key",
+            Self::InvalidSchema => "invalid_schema",
+            Self::UrlNotAllowed => "url_not_allowed",
+            Self::ApplicationExists => "application_exists",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal_error",
         }
@@ -78,13 +86,20 @@ impl Code {
             | Self::CannotRepost
             | Self::CannotQuote
             | Self::TooManyUsernames
-            | Self::UnknownUsernames => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::UnknownUsernames
+            | Self::InvalidSchema
+            | Self::UrlNotAllowed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::MalformedBody | Self::InvalidCursor => StatusCode::BAD_REQUEST,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NotFound | Self::UserNotFound | Self::PostNotFound => StatusCode::NOT_FOUND,
-            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized | Self::InvalidCredentials | Self::InvalidApiKey => {
+                StatusCode::UNAUTHORIZED
+            }
             Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::UsernameTaken | Self::EmailTaken | Self::AlreadyReposted => StatusCode::CONFLICT,
+            Self::UsernameTaken
+            | Self::EmailTaken
+            | Self::AlreadyReposted
+            | Self::ApplicationExists => StatusCode::CONFLICT,
             Self::TooManyAttempts | Self::DailyPostLimit => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -116,6 +131,10 @@ impl Code {
             Self::DailyPostLimit => "Daily post limit reached",
             Self::TooManyUsernames => "Too many usernames",
             Self::UnknownUsernames => "Unknown usernames",
+            Self::InvalidApiKey => "Invalid API key",
+            Self::InvalidSchema => "Invalid JSON Schema",
+            Self::UrlNotAllowed => "URL not allowed",
+            Self::ApplicationExists => "Application name taken",
             Self::Unavailable => "Service unavailable",
             Self::Internal => "Internal server error",
         }

@@ -6,6 +6,7 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod queue;
 pub mod routes;
 pub mod state;
 pub mod store;
@@ -15,14 +16,17 @@ use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
-use roost_common::Settings;
+use roost_common::{Settings, outbox::Publisher, stream::Keys};
 use sqlx::PgPool;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::{
-    auth::{password::PasswordHasher, throttle::LoginThrottle, token::TokenService},
+    auth::{
+        api_key::ApiKeyCache, password::PasswordHasher, throttle::LoginThrottle,
+        token::TokenService,
+    },
     metrics::Metrics,
     state::AppState,
 };
@@ -55,6 +59,7 @@ impl Application {
         options: BuildOptions,
     ) -> anyhow::Result<Self> {
         let redis = roost_common::redis_client::connect(&settings.redis)?;
+        let keys = Keys::new(&settings.redis.key_prefix);
         let state = web::Data::new(AppState {
             tokens: TokenService::new(&settings.auth)?,
             hasher: PasswordHasher::new(settings.auth.hash_workers, options.password_params)?,
@@ -65,7 +70,10 @@ impl Application {
                 settings.auth.login_max_failures_per_ip,
                 settings.auth.login_window,
             ),
+            api_keys: ApiKeyCache::new(settings.pipeline.api_key_cache_ttl),
             metrics: Arc::new(Metrics::new()?),
+            outbox: Publisher::new(redis.clone(), keys.clone()),
+            keys,
             redis,
             db,
             settings: Arc::new(settings),

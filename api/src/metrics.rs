@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
 };
 
 pub struct Metrics {
@@ -16,6 +17,18 @@ pub struct Metrics {
     pub logins: IntCounterVec,
     pub db_pool_size: IntGauge,
     pub db_pool_idle: IntGauge,
+    /// Analytics events accepted (written to the stream), duplicates included.
+    pub events_accepted: IntCounter,
+    /// Events refused by `POST /v1/events`, by cause (`invalid_event`, `malformed_body`,
+    /// `payload_too_large`, `invalid_api_key`, `unavailable`). Whole-request refusals count the
+    /// request's events when known, else one.
+    pub events_rejected: IntCounterVec,
+    /// Notifications written to clients, by channel (`unsent`, `websocket`).
+    pub notifications_delivered: IntCounterVec,
+    /// Open notification WebSockets.
+    pub websockets: IntGauge,
+    /// Jobs created, by kind.
+    pub jobs_created: IntCounterVec,
 }
 
 impl Metrics {
@@ -47,6 +60,37 @@ impl Metrics {
             "roost_db_pool_idle_connections",
             "Idle database connections",
         )?;
+        let events_accepted = IntCounter::new(
+            "roost_events_accepted_total",
+            "Analytics events accepted into the stream (duplicates included)",
+        )?;
+        let events_rejected = IntCounterVec::new(
+            Opts::new(
+                "roost_events_rejected_total",
+                "Analytics events refused at the API, by cause",
+            ),
+            &["cause"],
+        )?;
+        let notifications_delivered = IntCounterVec::new(
+            Opts::new(
+                "roost_notifications_delivered_total",
+                "Notifications delivered to clients, by channel",
+            ),
+            &["channel"],
+        )?;
+        let websockets = IntGauge::new(
+            "roost_notification_sockets",
+            "Open notification WebSockets on this replica",
+        )?;
+        let jobs_created = IntCounterVec::new(
+            Opts::new("roost_jobs_created_total", "Jobs created, by kind"),
+            &["kind"],
+        )?;
+        registry.register(Box::new(events_accepted.clone()))?;
+        registry.register(Box::new(events_rejected.clone()))?;
+        registry.register(Box::new(notifications_delivered.clone()))?;
+        registry.register(Box::new(websockets.clone()))?;
+        registry.register(Box::new(jobs_created.clone()))?;
         registry.register(Box::new(http_requests.clone()))?;
         registry.register(Box::new(http_duration.clone()))?;
         registry.register(Box::new(logins.clone()))?;
@@ -65,6 +109,11 @@ impl Metrics {
             logins,
             db_pool_size,
             db_pool_idle,
+            events_accepted,
+            events_rejected,
+            notifications_delivered,
+            websockets,
+            jobs_created,
         })
     }
 

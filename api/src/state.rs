@@ -3,11 +3,14 @@
 use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
-use roost_common::Settings;
+use roost_common::{Settings, outbox::Publisher, stream::Keys};
 use sqlx::PgPool;
 
 use crate::{
-    auth::{password::PasswordHasher, throttle::LoginThrottle, token::TokenService},
+    auth::{
+        api_key::ApiKeyCache, password::PasswordHasher, throttle::LoginThrottle,
+        token::TokenService,
+    },
     metrics::Metrics,
 };
 
@@ -15,8 +18,11 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: PgPool,
     pub redis: ConnectionManager,
+    pub keys: Keys,
+    pub outbox: Publisher,
     pub tokens: TokenService,
     pub hasher: PasswordHasher,
     pub throttle: LoginThrottle,
+    pub api_keys: ApiKeyCache,
     pub metrics: Arc<Metrics>,
 }

@@ -3,10 +3,12 @@
 //! vocabulary and the shutdown signal.
 
 pub mod db;
+pub mod netpolicy;
 pub mod outbox;
 pub mod redis_client;
 pub mod settings;
 pub mod shutdown;
+pub mod stream;
 pub mod telemetry;
 
 pub use settings::Settings;

@@ -16,6 +16,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub limits: LimitSettings,
     pub telemetry: TelemetrySettings,
+    pub pipeline: PipelineSettings,
+    pub jobs: JobSettings,
     /// Address of the ingest worker's `/metrics` listener.
     pub ingest_metrics_addr: SocketAddr,
 }
@@ -66,6 +68,47 @@ pub struct LimitSettings {
     /// Per-user daily post limit (posts, reposts and quotes, UTC day); `None` = off.
     pub daily_post_limit: Option<u32>,
     pub subscription_limit: u32,
+}
+
+/// The event pipeline: stream consumption, retries, retention, outbox relay.
+#[derive(Clone, Debug)]
+pub struct PipelineSettings {
+    /// Name of this worker in the consumer groups (default: host name and process id).
+    pub consumer_name: Option<String>,
+    /// Stream entries read per batch (each entry holds one accepted request's events).
+    pub batch_entries: usize,
+    /// How long one blocking stream read waits for new entries.
+    pub block: Duration,
+    /// A pending entry idle this long is presumed abandoned by a dead worker and reclaimed.
+    pub claim_idle: Duration,
+    /// Deliveries after which an entry that keeps failing goes to the quarantine.
+    pub max_deliveries: u64,
+    /// Stored events (and ingest errors) are kept this many days after receipt.
+    pub retention_days: u32,
+    /// The relay re-publishes outbox rows not yet stored after this long.
+    pub relay_after: Duration,
+    /// Period of the maintenance loop (partitions, retention, trimming, relay, gauges).
+    pub maintenance_interval: Duration,
+    /// How long a resolved API key stays cached in an API process (revocation delay).
+    pub api_key_cache_ttl: Duration,
+}
+
+/// Jobs and the URL fetcher behind them.
+#[derive(Clone, Debug)]
+pub struct JobSettings {
+    /// Jobs one worker runs at the same time.
+    pub concurrency: usize,
+    /// Runs (including ones cut short by a worker crash) before a job ends `failed`.
+    pub max_attempts: u32,
+    /// A running job not finished within this lease is presumed lost and re-run.
+    pub lease: Duration,
+    pub fetch_timeout: Duration,
+    pub fetch_max_bytes: usize,
+    pub fetch_max_redirects: usize,
+    /// Allow fetching from loopback addresses (tests and local development only).
+    pub fetch_allow_loopback: bool,
+    /// Allow fetching from private, link-local and other non-global addresses.
+    pub fetch_allow_private: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -188,6 +231,27 @@ impl Settings {
             limits: LimitSettings {
                 daily_post_limit: (daily_post_limit > 0).then_some(daily_post_limit),
                 subscription_limit: src.parse("ROOST_SUBSCRIPTION_LIMIT", 100)?,
+            },
+            pipeline: PipelineSettings {
+                consumer_name: src.raw("ROOST_CONSUMER_NAME"),
+                batch_entries: src.parse("ROOST_INGEST_BATCH_ENTRIES", 200usize)?.max(1),
+                block: src.millis("ROOST_INGEST_BLOCK_MS", 1000)?,
+                claim_idle: src.secs("ROOST_INGEST_CLAIM_IDLE_SECONDS", 30)?,
+                max_deliveries: src.parse("ROOST_INGEST_MAX_DELIVERIES", 5u64)?.max(1),
+                retention_days: src.parse("ROOST_EVENT_RETENTION_DAYS", 90u32)?.max(1),
+                relay_after: src.secs("ROOST_OUTBOX_RELAY_AFTER_SECONDS", 10)?,
+                maintenance_interval: src.secs("ROOST_MAINTENANCE_INTERVAL_SECONDS", 5)?,
+                api_key_cache_ttl: src.secs("ROOST_API_KEY_CACHE_SECONDS", 10)?,
+            },
+            jobs: JobSettings {
+                concurrency: src.parse("ROOST_JOB_CONCURRENCY", 2usize)?.max(1),
+                max_attempts: src.parse("ROOST_JOB_MAX_ATTEMPTS", 3u32)?.max(1),
+                lease: src.secs("ROOST_JOB_LEASE_SECONDS", 60)?,
+                fetch_timeout: src.secs("ROOST_FETCH_TIMEOUT_SECONDS", 10)?,
+                fetch_max_bytes: src.parse("ROOST_FETCH_MAX_BYTES", 5 * 1024 * 1024usize)?,
+                fetch_max_redirects: src.parse("ROOST_FETCH_MAX_REDIRECTS", 5usize)?,
+                fetch_allow_loopback: src.parse("ROOST_FETCH_ALLOW_LOOPBACK", false)?,
+                fetch_allow_private: src.parse("ROOST_FETCH_ALLOW_PRIVATE", false)?,
             },
             telemetry: TelemetrySettings {
                 log_format: src.parse("ROOST_LOG_FORMAT", LogFormat::Json)?,

@@ -1,5 +1,6 @@
 //! Domain types that validate on parse: once a value has one of these types it is valid.
 
 pub mod account;
+pub mod event;
 pub mod pagination;
 pub mod post;

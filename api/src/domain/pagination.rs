@@ -75,6 +75,38 @@ impl TimeCursor {
     }
 }
 
+/// Position after an event ordered by (`timestamp`, `id`) (event ids are UUIDs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventCursor {
+    pub at: DateTime<Utc>,
+    pub id: uuid::Uuid,
+}
+
+impl EventCursor {
+    pub fn encode_at(at: DateTime<Utc>, id: uuid::Uuid) -> String {
+        URL_SAFE_NO_PAD.encode(format!("e:{}:{}", at.timestamp_micros(), id.simple()))
+    }
+
+    pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+        let Some(raw) = raw else { return Ok(None) };
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
+        let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
+        let mut parts = text.split(':');
+        let (Some("e"), Some(micros), Some(id), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid_cursor());
+        };
+        let micros: i64 = micros.parse().map_err(|_| invalid_cursor())?;
+        if !(-62_135_596_800_000_000..=253_402_300_799_000_000).contains(&micros) {
+            return Err(invalid_cursor());
+        }
+        let id = uuid::Uuid::parse_str(id).map_err(|_| invalid_cursor())?;
+        let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid_cursor)?;
+        Ok(Some(Self { at, id }))
+    }
+}
+
 /// Position after a username in case-insensitive username order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NameCursor(pub String);
@@ -140,6 +172,19 @@ mod tests {
             let err = TimeCursor::decode(Some(bad)).unwrap_err();
             assert_eq!(err.code, Code::InvalidCursor, "{bad}");
         }
+    }
+
+    #[test]
+    fn event_cursor_round_trips_and_rejects_other_cursors() {
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let id = uuid::Uuid::new_v4();
+        let raw = EventCursor::encode_at(at, id);
+        assert_eq!(
+            EventCursor::decode(Some(&raw)).unwrap(),
+            Some(EventCursor { at, id })
+        );
+        assert!(EventCursor::decode(Some(&TimeCursor::encode_at(at, 1))).is_err());
+        assert!(EventCursor::decode(Some(&URL_SAFE_NO_PAD.encode("e:1:nope"))).is_err());
     }
 
     #[test]

@@ -136,6 +136,7 @@ pub async fn register(
         .await?;
     let outcome = store::users::register(
         &state.db,
+        &state.outbox,
         store::users::NewUser {
             username: username.as_str(),
             email: email.as_ref().map(Email::as_str),
@@ -234,7 +235,7 @@ pub async fn login(
     match (ok, user) {
         (true, Some((id, username))) => {
             state.throttle.succeeded(&account, &client).await;
-            store::users::record_login(&state.db, id, &username).await?;
+            store::users::record_login(&state.db, &state.outbox, id, &username).await?;
             state.metrics.logins.with_label_values(&["success"]).inc();
             Ok(web::Json(token_body(&state, id, username)?))
         }

@@ -70,7 +70,7 @@ pub async fn create_comment(
     let text = parse_text("text", body.text.as_deref(), true)
         .map_err(|e| ApiError::validation(vec![e]))?;
     ensure_visible(&state, &user, *id).await?;
-    let row = store::comments::create(&state.db, *id, user.id, &text).await?;
+    let row = store::comments::create(&state.db, &state.outbox, *id, user.id, &text).await?;
     Ok(HttpResponse::Created().json(CommentView::from(row)))
 }
 

@@ -2,7 +2,9 @@
 //! call the store, and shape the response; nothing else.
 
 pub mod accounts;
+pub mod admin;
 pub mod comments;
+pub mod events;
 pub mod ops;
 pub mod posts;
 pub mod users;
@@ -22,6 +24,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
     users::configure(cfg);
     posts::configure(cfg);
     comments::configure(cfg);
+    events::configure(cfg);
+    admin::configure(cfg);
 }
 
 /// JSON bodies: size limit, and errors as problem details (400 for broken JSON, 413 for too

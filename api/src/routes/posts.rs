@@ -172,7 +172,9 @@ async fn insert(
     visibility: Visibility,
 ) -> ApiResult<HttpResponse> {
     let daily = state.settings.limits.daily_post_limit;
-    let id = match store::posts::create(&state.db, user.id, new, visibility, daily).await? {
+    let id = match store::posts::create(&state.db, &state.outbox, user.id, new, visibility, daily)
+        .await?
+    {
         Created::Post(id) => id,
         Created::DailyLimitReached => {
             return Err(ApiError::new(

@@ -197,6 +197,7 @@ pub async fn subscribe(
     let limit = state.settings.limits.subscription_limit;
     match store::subscriptions::subscribe(
         &state.db,
+        &state.outbox,
         (user.id, &user.username),
         (target_id, &target_name),
         limit,
@@ -225,7 +226,12 @@ pub async fn unsubscribe(
     let target = store::users::find(&state.db, &username)
         .await?
         .ok_or_else(|| ApiError::user_not_found(&username))?;
-    store::subscriptions::unsubscribe(&state.db, (user.id, &user.username), (target.0, &target.1))
-        .await?;
+    store::subscriptions::unsubscribe(
+        &state.db,
+        &state.outbox,
+        (user.id, &user.username),
+        (target.0, &target.1),
+    )
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{FromRow, PgPool};
 
-use roost_common::outbox::{self, DomainEvent};
+use roost_common::outbox::{self, DomainEvent, Publisher};
 
 use crate::domain::pagination::TimeCursor;
 
@@ -21,6 +21,7 @@ pub struct CommentRow {
 /// records `comment.created` (the notification source) in the same transaction.
 pub async fn create(
     db: &PgPool,
+    outbox: &Publisher,
     post_id: i64,
     author: i64,
     text: &str,
@@ -45,9 +46,10 @@ pub async fn create(
             .bind(author)
             .fetch_one(&mut *tx)
             .await?;
-    outbox::record(
+    let event = outbox::record(
         &mut tx,
         DomainEvent::CommentCreated,
+        author,
         &json!({
             "comment_id": id, "post_id": post_id, "post_author_id": post_author,
             "user_id": author, "username": username, "email": email,
@@ -56,6 +58,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    outbox.publish(event);
     Ok(CommentRow {
         id,
         post_id,

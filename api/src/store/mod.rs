@@ -1,7 +1,10 @@
 //! SQL, one module per aggregate. Functions take a pool or a transaction, return rows or
 //! outcome enums for business conflicts, and leave HTTP concerns to the routes.
 
+pub mod analytics;
+pub mod applications;
 pub mod comments;
+pub mod events;
 pub mod posts;
 pub mod subscriptions;
 pub mod tokens;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
 
-use roost_common::outbox::{self, DomainEvent};
+use roost_common::outbox::{self, DomainEvent, Publisher};
 
 use super::unique_violation;
 use crate::domain::{pagination::TimeCursor, post::Visibility};
@@ -73,6 +73,7 @@ pub enum Created {
 /// The author's row lock serialises their concurrent posts, so the daily limit count is exact.
 pub async fn create(
     db: &PgPool,
+    outbox: &Publisher,
     author: i64,
     new: NewPost<'_>,
     visibility: Visibility,
@@ -127,9 +128,10 @@ pub async fn create(
             .execute(&mut *tx)
             .await?;
     }
-    outbox::record(
+    let event = outbox::record(
         &mut tx,
         DomainEvent::PostCreated,
+        author,
         &json!({
             "post_id": id, "user_id": author, "username": username, "email": email,
             "timestamp": created_at, "kind": kind, "title": title, "text": text,
@@ -138,6 +140,7 @@ pub async fn create(
     )
     .await?;
     tx.commit().await?;
+    outbox.publish(event);
     Ok(Created::Post(id))
 }
 

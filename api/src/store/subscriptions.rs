@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
 
-use roost_common::outbox::{self, DomainEvent};
+use roost_common::outbox::{self, DomainEvent, Publisher};
 
 /// Moves the subscriber's `subscriptions` and the target's `subscribers` counters by `delta`.
 async fn adjust_counters(
@@ -38,6 +38,7 @@ pub enum Subscribed {
 /// `NO KEY UPDATE` does not conflict with the key-share locks of foreign-key checks.
 pub async fn subscribe(
     db: &PgPool,
+    outbox: &Publisher,
     subscriber: (i64, &str),
     target: (i64, &str),
     limit: u32,
@@ -74,9 +75,10 @@ pub async fn subscribe(
     .fetch_one(&mut *tx)
     .await?;
     adjust_counters(&mut tx, subscriber.0, target.0, 1).await?;
-    outbox::record(
+    let event = outbox::record(
         &mut tx,
         DomainEvent::SubscriptionCreated,
+        subscriber.0,
         &json!({
             "subscriber_id": subscriber.0, "subscriber": subscriber.1,
             "target_id": target.0, "target": target.1, "timestamp": since,
@@ -84,12 +86,14 @@ pub async fn subscribe(
     )
     .await?;
     tx.commit().await?;
+    outbox.publish(event);
     Ok(Subscribed::Created)
 }
 
 /// Removes the subscription if present; `true` when one was removed.
 pub async fn unsubscribe(
     db: &PgPool,
+    outbox: &Publisher,
     subscriber: (i64, &str),
     target: (i64, &str),
 ) -> Result<bool, sqlx::Error> {
@@ -106,19 +110,26 @@ pub async fn unsubscribe(
             .await?
             .rows_affected()
             > 0;
-    if removed {
+    let event = if removed {
         adjust_counters(&mut tx, subscriber.0, target.0, -1).await?;
-        outbox::record(
+        let event = outbox::record(
             &mut tx,
             DomainEvent::SubscriptionRemoved,
+            subscriber.0,
             &json!({
                 "subscriber_id": subscriber.0, "subscriber": subscriber.1,
                 "target_id": target.0, "target": target.1, "timestamp": Utc::now(),
             }),
         )
         .await?;
-    }
+        Some(event)
+    } else {
+        None
+    };
     tx.commit().await?;
+    if let Some(event) = event {
+        outbox.publish(event);
+    }
     Ok(removed)
 }
 

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::{FromRow, PgPool};
 
-use roost_common::outbox::{self, DomainEvent};
+use roost_common::outbox::{self, DomainEvent, Publisher};
 
 use super::unique_violation;
 
@@ -24,7 +24,11 @@ pub enum Registered {
 
 /// Inserts the user and its `user.registered` event in one transaction. Case-insensitive
 /// uniqueness is enforced by unique indexes, so concurrent registrations cannot both win.
-pub async fn register(db: &PgPool, new: NewUser<'_>) -> Result<Registered, sqlx::Error> {
+pub async fn register(
+    db: &PgPool,
+    outbox: &Publisher,
+    new: NewUser<'_>,
+) -> Result<Registered, sqlx::Error> {
     let mut tx = db.begin().await?;
     let inserted: Result<(i64, String, DateTime<Utc>), sqlx::Error> = sqlx::query_as(
         "INSERT INTO users (username, email, first_name, last_name, password_hash)
@@ -47,9 +51,10 @@ pub async fn register(db: &PgPool, new: NewUser<'_>) -> Result<Registered, sqlx:
             };
         }
     };
-    outbox::record(
+    let event = outbox::record(
         &mut tx,
         DomainEvent::UserRegistered,
+        id,
         &json!({
             "user_id": id,
             "username": username,
@@ -61,6 +66,7 @@ pub async fn register(db: &PgPool, new: NewUser<'_>) -> Result<Registered, sqlx:
     )
     .await?;
     tx.commit().await?;
+    outbox.publish(event);
     Ok(Registered::Created { id, username })
 }
 
@@ -91,15 +97,22 @@ pub async fn credentials(
 }
 
 /// Records a successful login (`user.logged_in`).
-pub async fn record_login(db: &PgPool, id: i64, username: &str) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    outbox::record(
-        &mut tx,
+pub async fn record_login(
+    db: &PgPool,
+    outbox: &Publisher,
+    id: i64,
+    username: &str,
+) -> Result<(), sqlx::Error> {
+    let mut conn = db.acquire().await?;
+    let event = outbox::record(
+        &mut conn,
         DomainEvent::UserLoggedIn,
+        id,
         &json!({ "user_id": id, "username": username, "logged_in_at": Utc::now() }),
     )
     .await?;
-    tx.commit().await
+    outbox.publish(event);
+    Ok(())
 }
 
 #[derive(FromRow)]

@@ -1,0 +1,277 @@
+//! Analytics event envelopes (`POST /v1/events`): the synchronous checks. A batch is one event
+//! object or an array of 1 to [`MAX_BATCH`]; each envelope is checked on its own, so one bad
+//! envelope is listed by index and the rest of the batch is still accepted. Payload rules run
+//! later, in the worker.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use roost_common::stream::Event;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+/// Most events in one request.
+pub const MAX_BATCH: usize = 1000;
+/// Largest request body.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Longest category or name, in characters.
+const MAX_LABEL: usize = 100;
+
+/// Why a whole request is refused.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BatchError {
+    Malformed(String),
+    TooMany(usize),
+}
+
+/// Splits a body into its envelopes (still unchecked JSON values).
+pub fn split_batch(body: &[u8]) -> Result<Vec<Value>, BatchError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| BatchError::Malformed(format!("The request body is not valid JSON: {e}.")))?;
+    match value {
+        Value::Array(items) if items.is_empty() => Err(BatchError::Malformed(
+            "The array of events is empty; send 1 to 1000 events.".into(),
+        )),
+        Value::Array(items) if items.len() > MAX_BATCH => Err(BatchError::TooMany(items.len())),
+        Value::Array(items) => Ok(items),
+        Value::Object(_) => Ok(vec![value]),
+        _ => Err(BatchError::Malformed(
+            "The request body must be one event object or an array of events.".into(),
+        )),
+    }
+}
+
+/// Checks one envelope; the message lists every problem found.
+pub fn parse_envelope(value: Value) -> Result<Event, String> {
+    let Value::Object(mut fields) = value else {
+        return Err("an event must be a JSON object".into());
+    };
+    let mut problems = Vec::new();
+    let id = match fields.remove("id") {
+        None | Some(Value::Null) => Some(Uuid::new_v4()),
+        Some(v) => uuid_field("id", v, &mut problems),
+    };
+    let session_id = match fields.remove("session_id") {
+        None | Some(Value::Null) => {
+            problems.push("session_id: is required".to_owned());
+            None
+        }
+        Some(v) => uuid_field("session_id", v, &mut problems),
+    };
+    let category = label("category", fields.remove("category"), &mut problems);
+    let name = label("name", fields.remove("name"), &mut problems);
+    let data = match fields.remove("data") {
+        None | Some(Value::Null) => {
+            problems.push("data: is required (a JSON object)".to_owned());
+            None
+        }
+        Some(v @ Value::Object(_)) if contains_nul(&v) => {
+            problems.push("data: must not contain the NUL character (\\u0000)".to_owned());
+            None
+        }
+        Some(v @ Value::Object(_)) => Some(v),
+        Some(_) => {
+            problems.push("data: must be a JSON object".to_owned());
+            None
+        }
+    };
+    let timestamp = match fields.remove("timestamp") {
+        None | Some(Value::Null) => {
+            problems.push("timestamp: is required".to_owned());
+            None
+        }
+        Some(Value::String(s)) => parse_timestamp(&s).or_else(|| {
+            problems.push(
+                "timestamp: must be RFC 3339 (2026-01-31T12:00:00Z) or \
+                 YYYY-MM-DD HH:MM:SS[.ffffff] in UTC"
+                    .to_owned(),
+            );
+            None
+        }),
+        Some(_) => {
+            problems.push("timestamp: must be a string".to_owned());
+            None
+        }
+    };
+    let mut unknown: Vec<&String> = fields.keys().collect();
+    unknown.sort();
+    for key in unknown {
+        problems.push(format!("{}: is not an event field", truncate(key, 40)));
+    }
+    match (id, session_id, category, name, data, timestamp) {
+        (Some(id), Some(session_id), Some(category), Some(name), Some(data), Some(timestamp))
+            if problems.is_empty() =>
+        {
+            Ok(Event {
+                id,
+                session_id,
+                category,
+                name,
+                data,
+                timestamp,
+            })
+        }
+        _ => Err(problems.join("; ")),
+    }
+}
+
+fn uuid_field(field: &str, value: Value, problems: &mut Vec<String>) -> Option<Uuid> {
+    match value {
+        Value::String(s) => Uuid::parse_str(&s).ok().or_else(|| {
+            problems.push(format!("{field}: must be a UUID"));
+            None
+        }),
+        _ => {
+            problems.push(format!("{field}: must be a UUID string"));
+            None
+        }
+    }
+}
+
+fn label(field: &str, value: Option<Value>, problems: &mut Vec<String>) -> Option<String> {
+    let problem = match value {
+        None | Some(Value::Null) => "is required",
+        Some(Value::String(s)) => {
+            if s.trim().is_empty() {
+                "must not be empty"
+            } else if s.chars().count() > MAX_LABEL {
+                "must be at most 100 characters"
+            } else if s.chars().any(char::is_control) {
+                "must not contain control characters"
+            } else {
+                return Some(s);
+            }
+        }
+        Some(_) => "must be a string",
+    };
+    problems.push(format!("{field}: {problem}"));
+    None
+}
+
+/// PostgreSQL's `jsonb` cannot store `\u0000`, in keys or in strings.
+fn contains_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(contains_nul),
+        Value::Object(map) => map_contains_nul(map),
+        _ => false,
+    }
+}
+
+fn map_contains_nul(map: &Map<String, Value>) -> bool {
+    map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v))
+}
+
+/// RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]` taken as UTC. Years 1 to 9999.
+pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
+    let raw = raw.trim();
+    let parsed = DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            NaiveDateTime::parse_from_str(raw, "%Y-%m-%d %H:%M:%S%.f")
+                .ok()
+                .map(|t| t.and_utc())
+        })?;
+    let year = chrono::Datelike::year(&parsed);
+    (1..=9999).contains(&year).then_some(parsed)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn valid() -> Value {
+        json!({
+            "session_id": "2f1e4c52-8a57-4a43-9a6b-6f1f6f9b9c10",
+            "category": "page interaction",
+            "name": "pageview",
+            "data": {"host": "example.com", "path": "/"},
+            "timestamp": "2026-11-23T10:00:00Z",
+        })
+    }
+
+    #[test]
+    fn batches_are_one_object_or_a_non_empty_array() {
+        assert_eq!(split_batch(br#"{"a":1}"#).unwrap().len(), 1);
+        assert_eq!(split_batch(br#"[{}, 1]"#).unwrap().len(), 2);
+        assert!(matches!(split_batch(b"[]"), Err(BatchError::Malformed(_))));
+        assert!(matches!(
+            split_batch(b"nope"),
+            Err(BatchError::Malformed(_))
+        ));
+        assert!(matches!(split_batch(b"42"), Err(BatchError::Malformed(_))));
+        let many = format!("[{}]", vec!["{}"; 1001].join(","));
+        assert_eq!(split_batch(many.as_bytes()), Err(BatchError::TooMany(1001)));
+    }
+
+    #[test]
+    fn a_valid_envelope_gets_an_id_when_it_has_none() {
+        let event = parse_envelope(valid()).unwrap();
+        assert_eq!(event.category, "page interaction");
+        assert_eq!(event.timestamp.to_rfc3339(), "2026-11-23T10:00:00+00:00");
+        let mut with_id = valid();
+        with_id["id"] = json!("0b0f5a4e-3f53-4a54-8f8e-2d8f6a1c7b11");
+        assert_eq!(
+            parse_envelope(with_id).unwrap().id.to_string(),
+            "0b0f5a4e-3f53-4a54-8f8e-2d8f6a1c7b11"
+        );
+    }
+
+    #[test]
+    fn every_problem_is_named() {
+        let err =
+            parse_envelope(json!({"id": 5, "category": "", "name": 3, "data": [], "extra": 1}))
+                .unwrap_err();
+        for part in [
+            "id: must be a UUID string",
+            "session_id: is required",
+            "category: must not be empty",
+            "name: must be a string",
+            "data: must be a JSON object",
+            "timestamp: is required",
+            "extra: is not an event field",
+        ] {
+            assert!(err.contains(part), "{err} lacks {part}");
+        }
+        assert!(parse_envelope(json!([1])).is_err());
+    }
+
+    #[test]
+    fn nul_characters_are_refused_anywhere_in_data() {
+        let mut v = valid();
+        v["data"] = json!({"a": {"b": ["x\u{0}y"]}});
+        assert!(parse_envelope(v).unwrap_err().contains("NUL"));
+        let mut v = valid();
+        v["data"] = json!({"k\u{0}": 1});
+        assert!(parse_envelope(v).unwrap_err().contains("NUL"));
+    }
+
+    #[test]
+    fn timestamps_in_both_formats() {
+        let t = parse_timestamp("2026-01-02 03:04:05.123456").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-01-02T03:04:05.123456+00:00");
+        assert!(parse_timestamp("2026-01-02 03:04:05").is_some());
+        assert!(parse_timestamp("2026-01-02T03:04:05+02:00").is_some());
+        assert!(parse_timestamp("2026-01-02").is_none());
+        assert!(parse_timestamp("yesterday").is_none());
+        assert!(parse_timestamp("2026-13-02 03:04:05").is_none());
+    }
+
+    #[test]
+    fn labels_are_bounded() {
+        let mut v = valid();
+        v["name"] = json!("x".repeat(101));
+        assert!(parse_envelope(v).unwrap_err().contains("at most 100"));
+        let mut v = valid();
+        v["category"] = json!("a\nb");
+        assert!(parse_envelope(v).unwrap_err().contains("control"));
+    }
+}

@@ -1,0 +1,148 @@
+//! The analytics ingest endpoint for client applications.
+
+use actix_web::{HttpRequest, HttpResponse, http::header, post, web};
+use chrono::Utc;
+use futures_util::StreamExt;
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::{
+    auth::api_key::ClientApp,
+    domain::event::{self, BatchError, MAX_BATCH, MAX_BODY},
+    error::{ApiError, ApiResult, Code},
+    queue,
+    state::AppState,
+};
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(ingest);
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Rejected {
+    /// Position of the event in the request (0 for a single object).
+    index: usize,
+    #[schema(example = "invalid_event")]
+    code: &'static str,
+    #[schema(example = "session_id: is required")]
+    message: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct IngestResponse {
+    /// Valid envelopes taken (duplicates of stored ids included).
+    accepted: usize,
+    rejected: Vec<Rejected>,
+}
+
+fn too_large(detail: &str) -> ApiError {
+    ApiError::new(Code::PayloadTooLarge, detail)
+}
+
+/// Reads the body, refusing more than [`MAX_BODY`] bytes without buffering them.
+async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> ApiResult<web::BytesMut> {
+    const TOO_LARGE: &str = "The body is over 1 MiB; send at most 1 MiB per request.";
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY) {
+        return Err(too_large(TOO_LARGE));
+    }
+    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096));
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                Code::MalformedBody,
+                format!("Cannot read the request body: {e}."),
+            )
+        })?;
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(too_large(TOO_LARGE));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Accepts analytics events: one event object or an array of 1 to 1000 (body ≤ 1 MiB).
+///
+/// 202 means every accepted event is in the Redis stream (under its fsync policy) and will be
+/// stored exactly once by id. Invalid envelopes are listed in `rejected` by index; the others
+/// are accepted. Payload rules run in the worker and quarantine, never drop.
+#[utoipa::path(tag = "events", request_body(content = serde_json::Value, description = "An event or an array of events"),
+    params(("X-Api-Key" = String, Header, description = "The application's API key")),
+    responses(
+    (status = 202, body = IngestResponse),
+    (status = 400, description = "`malformed_body`", body = crate::error::Problem),
+    (status = 401, description = "`invalid_api_key`", body = crate::error::Problem),
+    (status = 413, description = "`payload_too_large`", body = crate::error::Problem),
+    (status = 503, description = "`unavailable` (with Retry-After): nothing was accepted", body = crate::error::Problem)))]
+#[post("/events")]
+pub async fn ingest(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    app: Result<ClientApp, ApiError>,
+    payload: web::Payload,
+) -> ApiResult<HttpResponse> {
+    let rejected_metric = |cause: &str, n: usize| {
+        state
+            .metrics
+            .events_rejected
+            .with_label_values(&[cause])
+            .inc_by(n as u64);
+    };
+    let app = app.inspect_err(|e| {
+        if e.code == Code::InvalidApiKey {
+            rejected_metric("invalid_api_key", 1);
+        }
+    })?;
+    let body = read_body(&req, payload)
+        .await
+        .inspect_err(|_| rejected_metric("payload_too_large", 1))?;
+    let values = event::split_batch(&body).map_err(|e| match e {
+        BatchError::Malformed(detail) => {
+            rejected_metric("malformed_body", 1);
+            ApiError::new(Code::MalformedBody, detail)
+        }
+        BatchError::TooMany(n) => {
+            rejected_metric("payload_too_large", n);
+            too_large(&format!(
+                "{n} events in one request; send at most {MAX_BATCH}."
+            ))
+        }
+    })?;
+    let received_at = Utc::now();
+    let mut events = Vec::with_capacity(values.len());
+    let mut rejected = Vec::new();
+    for (index, value) in values.into_iter().enumerate() {
+        match event::parse_envelope(value) {
+            Ok(event) => events.push(event),
+            Err(message) => rejected.push(Rejected {
+                index,
+                code: "invalid_event",
+                message,
+            }),
+        }
+    }
+    rejected_metric("invalid_event", rejected.len());
+    if !events.is_empty() {
+        if let Err(error) = queue::enqueue_events(&state, app.id, received_at, &events).await {
+            rejected_metric("unavailable", events.len());
+            let mut e = ApiError::unavailable(
+                "The event buffer is unavailable; nothing from this request was accepted. Retry \
+                 after the delay (with the same event ids, so a retry cannot duplicate).",
+                2,
+            );
+            e.source = Some(error.context("appending events to the stream"));
+            return Err(e);
+        }
+        state.metrics.events_accepted.inc_by(events.len() as u64);
+    }
+    Ok(HttpResponse::Accepted().json(IngestResponse {
+        accepted: events.len(),
+        rejected,
+    }))
+}
