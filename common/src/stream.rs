@@ -42,6 +42,22 @@ impl Keys {
     }
 }
 
+/// Messages on the notifications pub/sub channel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NotificationMessage {
+    /// The worker created notification `id` for `user_id`: a replica with a socket of that
+    /// user claims it.
+    Created { user_id: i64, id: i64 },
+    /// A replica claimed a notification: every replica writes `item` to its sockets of
+    /// `user_id` (except `origin`, which already did).
+    Deliver {
+        user_id: i64,
+        origin: Uuid,
+        item: serde_json::Value,
+    },
+}
+
 /// One event as it travels through the stream (validated envelope, id assigned).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {

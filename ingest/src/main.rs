@@ -1,8 +1,8 @@
-//! `roost-ingest`: the pipeline worker. Until the pipeline lands it connects to PostgreSQL
-//! and Redis, checks the schema version, and waits for SIGTERM.
+//! `roost-ingest`: the pipeline worker. Runs until SIGTERM, then finishes in-flight work.
 
 use anyhow::Context;
-use roost_common::{Settings, db, redis_client, shutdown, telemetry};
+use roost_common::{Settings, db, shutdown, telemetry};
+use roost_ingest::Worker;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -10,13 +10,12 @@ async fn main() -> anyhow::Result<()> {
     let _telemetry = telemetry::init("roost-ingest", &settings.telemetry)?;
     let pool = db::pool(&settings.database)?;
     let version = db::check_schema(&pool).await?;
-    let mut redis = redis_client::connect(&settings.redis)?;
-    if let Err(error) = redis::cmd("PING").query_async::<String>(&mut redis).await {
-        tracing::warn!(%error, "Redis is not reachable yet; will keep retrying");
-    }
-    tracing::info!(schema = version, "roost-ingest started; waiting for work");
+    tracing::info!(schema = version, "schema is current");
+    let worker = Worker::start(settings, pool.clone()).await?;
     shutdown::signal().await;
     tracing::info!("roost-ingest stopping");
+    worker.shutdown().await;
     pool.close().await;
+    tracing::info!("roost-ingest stopped");
     Ok(())
 }

@@ -1,0 +1,392 @@
+//! The job runner. PostgreSQL holds each job; the jobs stream only says "job X is waiting".
+//! A run claims the job with a lease (so a crashed run is re-run once the lease expires),
+//! counts attempts, retries what may succeed later, and ends `failed` with a reason otherwise.
+
+use std::{sync::Arc, time::Duration};
+
+use redis::{aio::ConnectionManager, streams::StreamId};
+use roost_common::{
+    settings::JobSettings,
+    stream::{FIELD_JOB, JOBS_GROUP, Keys},
+};
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::{sync::Semaphore, time::Instant};
+use uuid::Uuid;
+
+use super::{
+    fetch::{FetchError, Fetcher},
+    wordcount::{self, Sort, WordCount},
+};
+use crate::{
+    Stop,
+    metrics::Metrics,
+    streams::{self, Group},
+};
+
+/// Why a run did not produce a result.
+struct RunError {
+    message: String,
+    retryable: bool,
+}
+
+impl From<FetchError> for RunError {
+    fn from(e: FetchError) -> Self {
+        Self {
+            retryable: e.is_retryable(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A job claimed for one run.
+struct Claimed {
+    id: Uuid,
+    attempt: i32,
+    text: Option<String>,
+    url: Option<String>,
+    sort: Sort,
+}
+
+#[derive(Clone)]
+pub struct JobRunner {
+    db: PgPool,
+    redis: ConnectionManager,
+    client: redis::Client,
+    keys: Keys,
+    group: Group,
+    settings: JobSettings,
+    block: Duration,
+    fetcher: Fetcher,
+    metrics: Arc<Metrics>,
+}
+
+impl JobRunner {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: PgPool,
+        redis: ConnectionManager,
+        client: redis::Client,
+        keys: Keys,
+        consumer: String,
+        settings: JobSettings,
+        block: Duration,
+        fetcher: Fetcher,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            group: Group {
+                stream: keys.jobs.clone(),
+                group: JOBS_GROUP,
+                consumer,
+            },
+            db,
+            redis,
+            client,
+            keys,
+            settings,
+            block,
+            fetcher,
+            metrics,
+        }
+    }
+
+    /// Runs jobs until `stop`; then waits for the running ones (they are short: every fetch
+    /// is time-capped) so their results are recorded and their entries acknowledged.
+    pub async fn run(mut self, stop: Stop) {
+        let permits = Arc::new(Semaphore::new(self.settings.concurrency));
+        let mut reader = None;
+        let mut group_ready = false;
+        let mut last_claim: Option<Instant> = None;
+        let claim_every = (self.settings.lease / 2).max(Duration::from_secs(1));
+        while !stop.is_set() {
+            if !group_ready {
+                match self.group.ensure(&mut self.redis).await {
+                    Ok(()) => group_ready = true,
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot reach the jobs stream; retrying");
+                        stop.sleep(Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+            }
+            let free = permits.available_permits();
+            if free == 0 {
+                stop.sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            let mut entries = Vec::new();
+            if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
+                last_claim = Some(Instant::now());
+                match self
+                    .group
+                    .reclaim(&mut self.redis, self.settings.lease, free)
+                    .await
+                {
+                    Ok(claimed) => {
+                        self.metrics.reclaimed.inc_by(claimed.len() as u64);
+                        entries.extend(claimed.into_iter().map(|(e, _)| e));
+                    }
+                    Err(error) => tracing::warn!(%error, "reclaiming jobs failed"),
+                }
+            }
+            if entries.is_empty() {
+                let conn = match reader.as_mut() {
+                    Some(conn) => conn,
+                    None => match streams::blocking_connection(&self.client, self.block).await {
+                        Ok(conn) => reader.insert(conn),
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot connect to Redis; retrying");
+                            stop.sleep(Duration::from_secs(1)).await;
+                            continue;
+                        }
+                    },
+                };
+                match self.group.read(conn, free, self.block).await {
+                    Ok(read) => entries = read,
+                    Err(error) => {
+                        if error.code() == Some("NOGROUP") {
+                            group_ready = false;
+                        } else {
+                            tracing::warn!(%error, "reading the jobs stream failed; reconnecting");
+                            reader = None;
+                            stop.sleep(Duration::from_secs(1)).await;
+                        }
+                        continue;
+                    }
+                }
+            }
+            for entry in entries {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let runner = self.clone();
+                tokio::spawn(async move {
+                    runner.handle(entry).await;
+                    drop(permit);
+                });
+            }
+        }
+        // Wait for the running jobs (bounded by the lease: past it they are re-run anyway).
+        let all = u32::try_from(self.settings.concurrency).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(self.settings.lease, permits.acquire_many(all)).await;
+        tracing::info!("job runner stopped");
+    }
+
+    async fn handle(mut self, entry: StreamId) {
+        let job = match entry.map.get(FIELD_JOB) {
+            Some(redis::Value::BulkString(b)) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| Uuid::parse_str(s).ok()),
+            _ => None,
+        };
+        match job {
+            Some(id) => {
+                if let Err(error) = self.execute(id).await {
+                    // The database is away: leave the entry pending; it is reclaimed later.
+                    tracing::warn!(job = %id, %error, "a job could not be recorded; it will be retried");
+                    return;
+                }
+            }
+            None => {
+                tracing::warn!(entry = %entry.id, "a jobs stream entry without a job id; dropped")
+            }
+        }
+        if let Err(error) = self
+            .group
+            .ack(&mut self.redis, std::slice::from_ref(&entry.id))
+            .await
+        {
+            tracing::warn!(%error, "acknowledging a job entry failed");
+        }
+    }
+
+    /// Claims and runs one job. `Err` only when the database could not record the outcome.
+    pub async fn execute(&mut self, id: Uuid) -> Result<(), sqlx::Error> {
+        let Some(job) = claim(&self.db, id, self.settings.lease).await? else {
+            return Ok(()); // finished, or running elsewhere under a live lease
+        };
+        let max = i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX);
+        if job.attempt > max {
+            let reason = format!(
+                "gave up after {max} attempts: every run was interrupted before it finished"
+            );
+            self.fail(&job, &reason).await?;
+            return Ok(());
+        }
+        let started = Instant::now();
+        let outcome = self.work(&job).await;
+        self.metrics
+            .job_seconds
+            .observe(started.elapsed().as_secs_f64());
+        match outcome {
+            Ok(result) => {
+                let result = serde_json::to_value(&result).unwrap_or(Value::Null);
+                let done = sqlx::query(
+                    "UPDATE jobs SET status = 'succeeded', result = $3, error = NULL,
+                                     finished_at = now(), lease_until = NULL
+                     WHERE id = $1 AND attempts = $2 AND status = 'running'",
+                )
+                .bind(job.id)
+                .bind(job.attempt)
+                .bind(result)
+                .execute(&self.db)
+                .await?;
+                if done.rows_affected() > 0 {
+                    self.metrics
+                        .jobs_finished
+                        .with_label_values(&["succeeded"])
+                        .inc();
+                }
+            }
+            Err(e) if e.retryable && job.attempt < max => {
+                let requeued = sqlx::query(
+                    "UPDATE jobs SET status = 'queued', error = $3, lease_until = NULL
+                     WHERE id = $1 AND attempts = $2 AND status = 'running'",
+                )
+                .bind(job.id)
+                .bind(job.attempt)
+                .bind(&e.message)
+                .execute(&self.db)
+                .await?;
+                if requeued.rows_affected() > 0 {
+                    self.metrics.jobs_retried.inc();
+                    // Back off before waking a runner again; the sweep covers a lost wake-up.
+                    let delay = Duration::from_secs(1 << job.attempt.clamp(0, 5));
+                    let mut redis = self.redis.clone();
+                    let stream = self.keys.jobs.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = redis::cmd("XADD")
+                            .arg(stream)
+                            .arg("*")
+                            .arg(FIELD_JOB)
+                            .arg(id.to_string())
+                            .query_async::<String>(&mut redis)
+                            .await;
+                    });
+                }
+            }
+            Err(e) => {
+                let reason = if e.retryable {
+                    format!("gave up after {} attempts: {}", job.attempt, e.message)
+                } else {
+                    e.message
+                };
+                self.fail(&job, &reason).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fail(&self, job: &Claimed, reason: &str) -> Result<(), sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE jobs SET status = 'failed', error = $3, finished_at = now(), lease_until = NULL
+             WHERE id = $1 AND attempts = $2 AND status = 'running'",
+        )
+        .bind(job.id)
+        .bind(job.attempt)
+        .bind(reason)
+        .execute(&self.db)
+        .await?;
+        if done.rows_affected() > 0 {
+            self.metrics
+                .jobs_finished
+                .with_label_values(&["failed"])
+                .inc();
+        }
+        Ok(())
+    }
+
+    async fn work(&self, job: &Claimed) -> Result<WordCount, RunError> {
+        let sort = job.sort;
+        let text = match (&job.text, &job.url) {
+            (Some(text), _) => text.clone(),
+            (None, Some(url)) => {
+                let fetched = self.fetcher.fetch(url).await?;
+                if wordcount::is_html(fetched.content_type.as_deref(), &fetched.text) {
+                    blocking(move || wordcount::visible_text(&fetched.text)).await?
+                } else {
+                    fetched.text
+                }
+            }
+            (None, None) => {
+                return Err(RunError {
+                    message: "the job has neither a text nor a URL".into(),
+                    retryable: false,
+                });
+            }
+        };
+        blocking(move || wordcount::count_words(&text, sort)).await
+    }
+}
+
+/// Runs CPU-heavy work (10 MiB of text) off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, RunError> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| RunError {
+        message: "the job's computation failed".into(),
+        retryable: false,
+    })
+}
+
+/// Claims a job for one run: queued, or running under an expired lease (its runner died).
+async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Option<Claimed>, sqlx::Error> {
+    let row: Option<(i32, Option<String>, Option<String>, String)> = sqlx::query_as(
+        "UPDATE jobs SET status = 'running', attempts = attempts + 1,
+                         started_at = coalesce(started_at, now()),
+                         lease_until = now() + make_interval(secs => $2)
+         WHERE id = $1
+           AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
+         RETURNING attempts, input_text, input_url, sort",
+    )
+    .bind(id)
+    .bind(lease.as_secs_f64())
+    .fetch_optional(db)
+    .await?;
+    Ok(row.map(|(attempt, text, url, sort)| Claimed {
+        id,
+        attempt,
+        text,
+        url,
+        sort: Sort::parse(&sort).unwrap_or_default(),
+    }))
+}
+
+/// Re-enqueues jobs whose wake-up was lost: queued for longer than a lease, or running with a
+/// lease that expired more than a lease ago (their stream entry is gone).
+pub async fn sweep(
+    db: &PgPool,
+    redis: &mut ConnectionManager,
+    keys: &Keys,
+    lease: Duration,
+) -> anyhow::Result<usize> {
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "UPDATE jobs SET status = 'queued', lease_until = now() + make_interval(secs => $1)
+         WHERE id IN (
+             SELECT id FROM jobs
+             WHERE (status = 'queued'
+                    AND coalesce(lease_until, created_at + make_interval(secs => $1)) < now())
+                OR (status = 'running' AND lease_until < now() - make_interval(secs => $1))
+             ORDER BY created_at LIMIT 100
+             FOR UPDATE SKIP LOCKED)
+         RETURNING id",
+    )
+    .bind(lease.as_secs_f64())
+    .fetch_all(db)
+    .await?;
+    for id in &ids {
+        redis::cmd("XADD")
+            .arg(&keys.jobs)
+            .arg("*")
+            .arg(FIELD_JOB)
+            .arg(id.to_string())
+            .query_async::<String>(redis)
+            .await?;
+    }
+    if !ids.is_empty() {
+        tracing::info!(jobs = ids.len(), "re-enqueued jobs whose wake-up was lost");
+    }
+    Ok(ids.len())
+}

@@ -1,0 +1,172 @@
+//! The Roost ingest worker: everything but the thin `main`. [`Worker::start`] runs, side by
+//! side, the event consumer, the job runner, the maintenance loop and the metrics listener;
+//! tests start it in-process.
+
+pub mod consumer;
+pub mod jobs;
+pub mod maintenance;
+pub mod metrics;
+pub mod notify;
+pub mod server;
+pub mod store;
+pub mod streams;
+pub mod validate;
+
+use std::{net::TcpListener, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use roost_common::{Settings, netpolicy::AddressPolicy, redis_client, stream::Keys};
+use secrecy::ExposeSecret;
+use sqlx::PgPool;
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::{
+    consumer::Consumer,
+    jobs::{
+        fetch::{FetchPolicy, Fetcher},
+        runner::JobRunner,
+    },
+    maintenance::Maintenance,
+    metrics::Metrics,
+};
+
+/// The stop flag every loop watches.
+#[derive(Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Sleeps for `duration`, or less when stopping.
+    pub async fn sleep(&self, duration: Duration) {
+        let mut rx = self.0.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(duration) => {}
+            _ = rx.wait_for(|stopped| *stopped) => {}
+        }
+    }
+}
+
+/// A running worker.
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    server: actix_web::dev::ServerHandle,
+    metrics_port: u16,
+    pub metrics: Arc<Metrics>,
+}
+
+/// This worker's name in the consumer groups: the configured one, or host, pid and a random
+/// suffix (unique even for several workers in one process).
+fn consumer_name(settings: &Settings) -> String {
+    if let Some(name) = &settings.pipeline.consumer_name {
+        return name.clone();
+    }
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "worker".into());
+    format!(
+        "{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}
+
+impl Worker {
+    /// Prepares the event partitions, then starts every loop.
+    pub async fn start(settings: Settings, db: PgPool) -> anyhow::Result<Self> {
+        let redis = redis_client::connect(&settings.redis)?;
+        let client = redis::Client::open(settings.redis.url.expose_secret())
+            .context("ROOST_REDIS_URL is not a valid Redis URL")?;
+        let keys = Keys::new(&settings.redis.key_prefix);
+        let metrics = Arc::new(Metrics::new()?);
+        maintenance::ensure_partitions(&db, chrono::Utc::now())
+            .await
+            .context("creating event partitions")?;
+        let name = consumer_name(&settings);
+        let fetcher = Fetcher::new(FetchPolicy {
+            addresses: AddressPolicy {
+                allow_loopback: settings.jobs.fetch_allow_loopback,
+                allow_private: settings.jobs.fetch_allow_private,
+            },
+            timeout: settings.jobs.fetch_timeout,
+            max_bytes: settings.jobs.fetch_max_bytes,
+            max_redirects: settings.jobs.fetch_max_redirects,
+        })?;
+
+        let listener = TcpListener::bind(settings.ingest_metrics_addr)
+            .with_context(|| format!("binding {}", settings.ingest_metrics_addr))?;
+        let metrics_port = listener.local_addr()?.port();
+        let server = server::build(listener, metrics.clone(), db.clone())?;
+        let server_handle = server.handle();
+
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let stop = Stop(stop_rx);
+        let consumer = Consumer::new(
+            db.clone(),
+            redis.clone(),
+            client.clone(),
+            keys.clone(),
+            name.clone(),
+            settings.pipeline.clone(),
+            metrics.clone(),
+        );
+        let runner = JobRunner::new(
+            db.clone(),
+            redis.clone(),
+            client,
+            keys.clone(),
+            name.clone(),
+            settings.jobs.clone(),
+            settings.pipeline.block,
+            fetcher,
+            metrics.clone(),
+        );
+        let maintenance = Maintenance {
+            db,
+            redis,
+            keys,
+            pipeline: settings.pipeline.clone(),
+            jobs: settings.jobs.clone(),
+            metrics: metrics.clone(),
+        };
+        let tasks = vec![
+            tokio::spawn(consumer.run(stop.clone())),
+            tokio::spawn(runner.run(stop.clone())),
+            tokio::spawn(maintenance.run(stop.clone())),
+            tokio::spawn(async move {
+                if let Err(error) = server.await {
+                    tracing::warn!(%error, "the metrics listener stopped with an error");
+                }
+            }),
+        ];
+        tracing::info!(consumer = %name, metrics_port, "roost-ingest started");
+        Ok(Self {
+            stop: stop_tx,
+            tasks,
+            server: server_handle,
+            metrics_port,
+            metrics,
+        })
+    }
+
+    pub fn metrics_port(&self) -> u16 {
+        self.metrics_port
+    }
+
+    /// Stops taking work, finishes and acknowledges in-flight batches and jobs, then returns.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.server.stop(true).await;
+        for task in self.tasks {
+            if let Err(error) = task.await {
+                tracing::warn!(%error, "a worker task ended abnormally");
+            }
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! Redis Streams plumbing shared by the event consumer and the job runner: consumer groups,
+//! blocking reads on their own connection, acknowledgements, reclaiming entries of dead
+//! consumers, and the acknowledged-only trim point.
+
+use std::time::Duration;
+
+use redis::{
+    AsyncConnectionConfig, Client,
+    aio::{ConnectionManager, MultiplexedConnection},
+    streams::{
+        StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamPendingCountReply,
+        StreamPendingReply, StreamReadReply,
+    },
+};
+
+/// One consumer group on one stream, as seen by one consumer.
+#[derive(Clone)]
+pub struct Group {
+    pub stream: String,
+    pub group: &'static str,
+    pub consumer: String,
+}
+
+impl Group {
+    /// Creates the group (reading from the stream's beginning) if it does not exist yet.
+    pub async fn ensure(&self, conn: &mut ConnectionManager) -> redis::RedisResult<()> {
+        let created: redis::RedisResult<String> = redis::cmd("XGROUP")
+            .arg("CREATE")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg("0")
+            .arg("MKSTREAM")
+            .query_async(conn)
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads new entries, waiting up to `block` for some. Uses `conn`, a connection of its own
+    /// whose response timeout is longer than `block`.
+    pub async fn read(
+        &self,
+        conn: &mut MultiplexedConnection,
+        count: usize,
+        block: Duration,
+    ) -> redis::RedisResult<Vec<StreamId>> {
+        let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(self.group)
+            .arg(&self.consumer)
+            .arg("COUNT")
+            .arg(count)
+            .arg("BLOCK")
+            .arg(block.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(&self.stream)
+            .arg(">")
+            .query_async(conn)
+            .await?;
+        Ok(reply
+            .map(|r| r.keys.into_iter().flat_map(|k| k.ids).collect())
+            .unwrap_or_default())
+    }
+
+    pub async fn ack(
+        &self,
+        conn: &mut ConnectionManager,
+        ids: &[String],
+    ) -> redis::RedisResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        redis::cmd("XACK")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg(ids)
+            .query_async::<i64>(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Resets the idle time of entries this consumer is still working on (a database outage
+    /// being waited out), so no other worker reclaims them. JUSTID: not a new delivery.
+    pub async fn keep_alive(
+        &self,
+        conn: &mut ConnectionManager,
+        ids: &[String],
+    ) -> redis::RedisResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        redis::cmd("XCLAIM")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg(&self.consumer)
+            .arg(0)
+            .arg(ids)
+            .arg("JUSTID")
+            .query_async::<redis::Value>(conn)
+            .await?;
+        Ok(())
+    }
+
+    /// Takes over up to `count` entries idle for at least `min_idle` (their consumer died or
+    /// gave up on them), with how often each has now been delivered.
+    pub async fn reclaim(
+        &self,
+        conn: &mut ConnectionManager,
+        min_idle: Duration,
+        count: usize,
+    ) -> redis::RedisResult<Vec<(StreamId, usize)>> {
+        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg(&self.consumer)
+            .arg(min_idle.as_millis() as u64)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(count)
+            .query_async(conn)
+            .await?;
+        if reply.claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // XAUTOCLAIM returns entries in id order; one XPENDING over that range gives counts.
+        let first = reply
+            .claimed
+            .first()
+            .map(|e| e.id.clone())
+            .unwrap_or_default();
+        let last = reply
+            .claimed
+            .last()
+            .map(|e| e.id.clone())
+            .unwrap_or_default();
+        let pending: StreamPendingCountReply = redis::cmd("XPENDING")
+            .arg(&self.stream)
+            .arg(self.group)
+            .arg(&first)
+            .arg(&last)
+            .arg(reply.claimed.len())
+            .arg(&self.consumer)
+            .query_async(conn)
+            .await?;
+        Ok(reply
+            .claimed
+            .into_iter()
+            .map(|entry| {
+                let delivered = pending
+                    .ids
+                    .iter()
+                    .find(|p| p.id == entry.id)
+                    .map_or(1, |p| p.times_delivered);
+                (entry, delivered)
+            })
+            .collect())
+    }
+}
+
+/// A connection for blocking reads: its response timeout outlasts the BLOCK time, so a quiet
+/// stream is not mistaken for a dead Redis.
+pub async fn blocking_connection(
+    client: &Client,
+    block: Duration,
+) -> redis::RedisResult<MultiplexedConnection> {
+    let config = AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(2)))
+        .set_response_timeout(Some(block + Duration::from_secs(5)));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+}
+
+/// Length, pending entries and lag of a stream, plus the id below which every group has
+/// acknowledged everything (the safe `XTRIM MINID`), when the stream has groups.
+pub struct StreamState {
+    pub length: u64,
+    pub pending: u64,
+    pub lag: u64,
+    pub trim_below: Option<String>,
+}
+
+/// Reads a stream's state. Redis 7.0 has no acknowledged-only trim, so the trim point is
+/// computed here: for each group, its oldest pending entry, or (nothing pending) the entry
+/// after the last one it was delivered; the minimum over groups.
+pub async fn state(conn: &mut ConnectionManager, stream: &str) -> redis::RedisResult<StreamState> {
+    let length: u64 = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
+    if length == 0 {
+        return Ok(StreamState {
+            length,
+            pending: 0,
+            lag: 0,
+            trim_below: None,
+        });
+    }
+    let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await?;
+    let mut pending = 0;
+    let mut lag = 0;
+    let mut trim_below: Option<(u64, u64)> = None;
+    for group in &groups.groups {
+        pending += group.pending as u64;
+        lag += group.lag.unwrap_or_default() as u64;
+        let keep_from = if group.pending > 0 {
+            let summary: StreamPendingReply = redis::cmd("XPENDING")
+                .arg(stream)
+                .arg(&group.name)
+                .query_async(conn)
+                .await?;
+            match summary {
+                StreamPendingReply::Data(d) => parse_id(&d.start_id),
+                _ => parse_id(&group.last_delivered_id).map(next_id),
+            }
+        } else {
+            parse_id(&group.last_delivered_id).map(next_id)
+        };
+        let Some(keep_from) = keep_from else {
+            // An id we cannot read: do not trim at all rather than guess.
+            return Ok(StreamState {
+                length,
+                pending,
+                lag,
+                trim_below: None,
+            });
+        };
+        trim_below = Some(trim_below.map_or(keep_from, |t| t.min(keep_from)));
+    }
+    Ok(StreamState {
+        length,
+        pending,
+        lag,
+        trim_below: trim_below.map(|(ms, seq)| format!("{ms}-{seq}")),
+    })
+}
+
+/// Removes entries below `min_id` (all acknowledged by every group). Approximate (`~`):
+/// Redis only drops whole nodes, never an entry at or above `min_id`.
+pub async fn trim(
+    conn: &mut ConnectionManager,
+    stream: &str,
+    min_id: &str,
+) -> redis::RedisResult<u64> {
+    redis::cmd("XTRIM")
+        .arg(stream)
+        .arg("MINID")
+        .arg("~")
+        .arg(min_id)
+        .query_async(conn)
+        .await
+}
+
+fn parse_id(id: &str) -> Option<(u64, u64)> {
+    let (ms, seq) = id.split_once('-')?;
+    Some((ms.parse().ok()?, seq.parse().ok()?))
+}
+
+fn next_id((ms, seq): (u64, u64)) -> (u64, u64) {
+    match seq.checked_add(1) {
+        Some(seq) => (ms, seq),
+        None => (ms + 1, 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_ids_parse_and_advance() {
+        assert_eq!(parse_id("1700000000000-5"), Some((1_700_000_000_000, 5)));
+        assert_eq!(parse_id("0-0"), Some((0, 0)));
+        assert_eq!(parse_id("nope"), None);
+        assert_eq!(next_id((5, 1)), (5, 2));
+        assert_eq!(next_id((5, u64::MAX)), (6, 0));
+    }
+}
