@@ -5,6 +5,7 @@ pub mod auth;
 pub mod domain;
 pub mod error;
 pub mod metrics;
+pub mod notify;
 pub mod openapi;
 pub mod queue;
 pub mod routes;
@@ -16,6 +17,7 @@ use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
+use secrecy::ExposeSecret;
 use roost_common::{Settings, outbox::Publisher, stream::Keys};
 use sqlx::PgPool;
 use utoipa::OpenApi;
@@ -71,6 +73,7 @@ impl Application {
                 settings.auth.login_window,
             ),
             api_keys: ApiKeyCache::new(settings.pipeline.api_key_cache_ttl),
+            hub: notify::Hub::new(),
             metrics: Arc::new(Metrics::new()?),
             outbox: Publisher::new(redis.clone(), keys.clone()),
             keys,
@@ -78,6 +81,10 @@ impl Application {
             db,
             settings: Arc::new(settings),
         });
+
+        let pubsub = redis::Client::open(state.settings.redis.url.expose_secret())
+            .context("ROOST_REDIS_URL is not a valid Redis URL")?;
+        tokio::spawn(notify::listen(state.clone().into_inner(), pubsub));
 
         let listener = TcpListener::bind(state.settings.http.addr)
             .with_context(|| format!("binding {}", state.settings.http.addr))?;

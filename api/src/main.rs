@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use roost_api::{Application, BuildOptions};
+use roost_api::{Application, BuildOptions, store};
 use roost_common::{Settings, db, telemetry};
 
 #[derive(Parser)]
@@ -18,6 +18,18 @@ enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Register a client application and print its API key (shown only this once).
+    CreateApp {
+        /// The application's name (unique, 1–100 characters).
+        name: String,
+    },
+    /// List the client applications.
+    ListApps,
+    /// Revoke a client application's API key.
+    RevokeApp {
+        /// The application's id.
+        id: uuid::Uuid,
+    },
 }
 
 #[tokio::main]
@@ -30,6 +42,30 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             db::migrate(&pool).await?;
             tracing::info!("migrations applied");
+        }
+        Command::CreateApp { name } => {
+            let name = roost_api::routes::admin::parse_app_name(Some(&name))
+                .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+            let (key, digest) = roost_api::auth::api_key::generate();
+            let app = store::applications::create(&pool, &name, &digest)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("an application named `{name}` exists"))?;
+            println!("id:      {}\nname:    {}\napi_key: {key}", app.id, app.name);
+            eprintln!("Keep the key now: only its SHA-256 digest is stored.");
+        }
+        Command::ListApps => {
+            for app in store::applications::list(&pool).await? {
+                let state = app
+                    .revoked_at
+                    .map_or_else(|| "active".to_owned(), |t| format!("revoked {t}"));
+                println!("{}  {}  created {}  {state}", app.id, app.name, app.created_at);
+            }
+        }
+        Command::RevokeApp { id } => {
+            if !store::applications::revoke(&pool, id).await? {
+                anyhow::bail!("no client application with id {id}");
+            }
+            println!("revoked {id}");
         }
         Command::Serve => {
             let version = db::check_schema(&pool).await?;

@@ -24,5 +24,6 @@ pub struct AppState {
     pub hasher: PasswordHasher,
     pub throttle: LoginThrottle,
     pub api_keys: ApiKeyCache,
+    pub hub: crate::notify::Hub,
     pub metrics: Arc<Metrics>,
 }

@@ -29,7 +29,7 @@ pub struct AuthUser {
 #[derive(Clone, Copy, Debug)]
 pub struct LoggedUserId(pub i64);
 
-fn bearer(req: &HttpRequest) -> Option<&str> {
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

@@ -1,11 +1,12 @@
 //! The analytics ingest endpoint for client applications.
 
-use actix_web::{HttpRequest, HttpResponse, http::header, post, web};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
-use futures_util::StreamExt;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
+
+use super::read_body;
 
 use crate::{
     auth::api_key::ClientApp,
@@ -40,32 +41,6 @@ fn too_large(detail: &str) -> ApiError {
     ApiError::new(Code::PayloadTooLarge, detail)
 }
 
-/// Reads the body, refusing more than [`MAX_BODY`] bytes without buffering them.
-async fn read_body(req: &HttpRequest, mut payload: web::Payload) -> ApiResult<web::BytesMut> {
-    const TOO_LARGE: &str = "The body is over 1 MiB; send at most 1 MiB per request.";
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY) {
-        return Err(too_large(TOO_LARGE));
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                Code::MalformedBody,
-                format!("Cannot read the request body: {e}."),
-            )
-        })?;
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(too_large(TOO_LARGE));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
 
 /// Accepts analytics events: one event object or an array of 1 to 1000 (body ≤ 1 MiB).
 ///
@@ -99,7 +74,7 @@ pub async fn ingest(
             rejected_metric("invalid_api_key", 1);
         }
     })?;
-    let body = read_body(&req, payload)
+    let body = read_body(&req, payload, MAX_BODY)
         .await
         .inspect_err(|_| rejected_metric("payload_too_large", 1))?;
     let values = event::split_batch(&body).map_err(|e| match e {

@@ -5,6 +5,8 @@ pub mod analytics;
 pub mod applications;
 pub mod comments;
 pub mod events;
+pub mod jobs;
+pub mod notifications;
 pub mod posts;
 pub mod subscriptions;
 pub mod tokens;
