@@ -17,8 +17,8 @@ use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
-use secrecy::ExposeSecret;
 use roost_common::{Settings, outbox::Publisher, stream::Keys};
+use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;

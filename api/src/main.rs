@@ -58,7 +58,10 @@ async fn main() -> anyhow::Result<()> {
                 let state = app
                     .revoked_at
                     .map_or_else(|| "active".to_owned(), |t| format!("revoked {t}"));
-                println!("{}  {}  created {}  {state}", app.id, app.name, app.created_at);
+                println!(
+                    "{}  {}  created {}  {state}",
+                    app.id, app.name, app.created_at
+                );
             }
         }
         Command::RevokeApp { id } => {

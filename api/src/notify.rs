@@ -203,9 +203,7 @@ async fn on_message(state: Arc<AppState>, payload: String) {
             if let Value::Object(map) = &mut value {
                 map.insert("type".into(), Value::String("notification".into()));
             }
-            state
-                .hub
-                .send_local(user_id, &Arc::from(value.to_string()));
+            state.hub.send_local(user_id, &Arc::from(value.to_string()));
         }
         Err(error) => tracing::warn!(%error, "an unreadable notification message"),
     }

@@ -239,8 +239,7 @@ pub async fn state(conn: &mut ConnectionManager, stream: &str) -> redis::RedisRe
     })
 }
 
-/// Removes entries below `min_id` (all acknowledged by every group). Approximate (`~`):
-/// Redis only drops whole nodes, never an entry at or above `min_id`.
+/// Removes entries below `min_id` (all acknowledged by every group), never one at or above.
 pub async fn trim(
     conn: &mut ConnectionManager,
     stream: &str,
@@ -249,7 +248,6 @@ pub async fn trim(
     redis::cmd("XTRIM")
         .arg(stream)
         .arg("MINID")
-        .arg("~")
         .arg(min_id)
         .query_async(conn)
         .await

@@ -41,7 +41,6 @@ fn too_large(detail: &str) -> ApiError {
     ApiError::new(Code::PayloadTooLarge, detail)
 }
 
-
 /// Accepts analytics events: one event object or an array of 1 to 1000 (body ≤ 1 MiB).
 ///
 /// 202 means every accepted event is in the Redis stream (under its fsync policy) and will be

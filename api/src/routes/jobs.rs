@@ -78,8 +78,8 @@ pub async fn create_job(
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
     let body = read_body(&req, payload, MAX_BODY).await?;
-    let job: CreateJob = super::optional_json(&body)?
-        .ok_or_else(|| ApiError::field("kind", "is required"))?;
+    let job: CreateJob =
+        super::optional_json(&body)?.ok_or_else(|| ApiError::field("kind", "is required"))?;
     let mut errors = Vec::new();
     match job.kind.as_deref() {
         Some("word_count") => {}
@@ -88,11 +88,17 @@ pub async fn create_job(
     }
     let sort = job.sort.as_deref().unwrap_or("frequency");
     if !matches!(sort, "frequency" | "alphabetical") {
-        errors.push(FieldError::new("sort", "must be `frequency` or `alphabetical`"));
+        errors.push(FieldError::new(
+            "sort",
+            "must be `frequency` or `alphabetical`",
+        ));
     }
     match (&job.text, &job.url) {
         (Some(_), Some(_)) | (None, None) => {
-            errors.push(FieldError::new("text", "give exactly one of `text` and `url`"));
+            errors.push(FieldError::new(
+                "text",
+                "give exactly one of `text` and `url`",
+            ));
         }
         (Some(text), None) if text.len() > MAX_TEXT => {
             errors.push(FieldError::new("text", "must be at most 10 MiB"));

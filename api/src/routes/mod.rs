@@ -12,8 +12,8 @@ pub mod posts;
 pub mod users;
 
 use actix_web::{HttpRequest, error::JsonPayloadError, http::header, web};
-use futures_util::StreamExt;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiError, Code, FieldError};
@@ -85,7 +85,10 @@ pub async fn read_body(
     let too_large = || {
         ApiError::new(
             Code::PayloadTooLarge,
-            format!("The body is over {} MiB, the limit of this route.", max / (1024 * 1024)),
+            format!(
+                "The body is over {} MiB, the limit of this route.",
+                max / (1024 * 1024)
+            ),
         )
     };
     let declared = req
@@ -99,7 +102,10 @@ pub async fn read_body(
     let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(max));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {
-            ApiError::new(Code::MalformedBody, format!("Cannot read the request body: {e}."))
+            ApiError::new(
+                Code::MalformedBody,
+                format!("Cannot read the request body: {e}."),
+            )
         })?;
         if body.len() + chunk.len() > max {
             return Err(too_large());

@@ -18,6 +18,8 @@ pub struct TestApp {
     pub metrics_base: String,
     pub db: PgPool,
     pub client: reqwest::Client,
+    /// The settings the app was built from (a worker or a second replica reuses them).
+    pub vars: HashMap<String, String>,
 }
 
 pub async fn spawn_app(db: PgPool) -> TestApp {
@@ -49,6 +51,21 @@ pub async fn spawn_with(db: PgPool, overrides: &[(&str, &str)]) -> TestApp {
     for (k, v) in overrides {
         vars.insert((*k).to_owned(), (*v).to_owned());
     }
+    start(db, vars).await
+}
+
+/// Settings for an in-process worker beside an app: same database, Redis and key prefix,
+/// short timings so recovery paths run within a test.
+pub const FAST_WORKER: [(&str, &str); 6] = [
+    ("ROOST_INGEST_BLOCK_MS", "200"),
+    ("ROOST_INGEST_CLAIM_IDLE_SECONDS", "2"),
+    ("ROOST_MAINTENANCE_INTERVAL_SECONDS", "1"),
+    ("ROOST_OUTBOX_RELAY_AFTER_SECONDS", "1"),
+    ("ROOST_JOB_LEASE_SECONDS", "3"),
+    ("ROOST_INGEST_METRICS_ADDR", "127.0.0.1:0"),
+];
+
+async fn start(db: PgPool, vars: HashMap<String, String>) -> TestApp {
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings");
     let options = BuildOptions {
         // Cheap hashing keeps tests fast; production parameters are unit-tested.
@@ -68,10 +85,76 @@ pub async fn spawn_with(db: PgPool, overrides: &[(&str, &str)]) -> TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
+        vars,
     }
 }
 
 impl TestApp {
+    /// A second API replica on the same database, Redis and key prefix.
+    pub async fn peer(&self) -> TestApp {
+        start(self.db.clone(), self.vars.clone()).await
+    }
+
+    /// An in-process worker for this app (see [`FAST_WORKER`]), with extra settings.
+    pub async fn worker_with(&self, overrides: &[(&str, &str)]) -> roost_ingest::Worker {
+        let mut vars = self.vars.clone();
+        for (k, v) in FAST_WORKER.iter().chain(overrides) {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
+        let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+        roost_ingest::Worker::start(settings, self.db.clone())
+            .await
+            .expect("start worker")
+    }
+
+    pub async fn worker(&self) -> roost_ingest::Worker {
+        self.worker_with(&[]).await
+    }
+
+    /// A Redis connection to the test Redis.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.vars["ROOST_REDIS_URL"].as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// The Redis key (with this app's prefix) of `name`, e.g. `events`.
+    pub fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.vars["ROOST_REDIS_KEY_PREFIX"])
+    }
+
+    /// Registers a client application; returns (id, api key).
+    pub async fn create_application(&self, name: &str) -> (String, String) {
+        let res = self
+            .post("/v1/admin/applications", ADMIN_TOKEN, json!({"name": name}))
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["api_key"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `POST /v1/events` with an API key and a raw JSON body.
+    pub async fn send_events(&self, key: &str, body: &Value) -> Response {
+        self.client
+            .post(format!("{}/v1/events", self.base))
+            .header("X-Api-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("request failed")
+    }
+
+    /// Every stored event matching an admin query string (all pages).
+    pub async fn stored_events(&self, query: &str) -> Vec<Value> {
+        self.all_pages(&format!("/v1/admin/events?limit=1000&{query}"), ADMIN_TOKEN)
+            .await
+    }
+
     pub async fn request(
         &self,
         method: Method,
@@ -225,4 +308,35 @@ pub async fn database_url(db: &PgPool) -> String {
     let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
     let (server, _) = base.rsplit_once('/').unwrap();
     format!("{server}/{name}")
+}
+
+/// Polls `check` until it returns `Some`, for at most `secs` seconds.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A valid analytics event (a built-in page view) with a fresh id.
+pub fn pageview(session: &str, timestamp: &str) -> Value {
+    json!({
+        "id": uuid::Uuid::new_v4(),
+        "session_id": session,
+        "category": "page interaction",
+        "name": "pageview",
+        "data": {"host": "shop.example", "path": "/"},
+        "timestamp": timestamp,
+    })
 }

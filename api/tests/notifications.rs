@@ -1,0 +1,231 @@
+//! Notifications: created by the worker from `comment.created`, delivered exactly once by
+//! `unsent` calls and WebSockets, fanned out across API replicas.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::{collections::HashMap, time::Duration};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio_tungstenite::{
+    connect_async,
+    tungstenite::{Message, client::IntoClientRequest},
+};
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn comment(app: &TestApp, token: &str, post: i64, text: &str) -> i64 {
+    let res = app
+        .post(
+            &format!("/v1/posts/{post}/comments"),
+            token,
+            json!({"text": text}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    json(res).await["id"].as_i64().unwrap()
+}
+
+async fn notification_count(db: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn comments_notify_the_post_author_once(db: PgPool) {
+    let app = spawn_app(db).await;
+    let worker = app.worker().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let post = app.publish(&alice, "Hello", "World", "public").await;
+    comment(&app, &alice, post, "my own post: no notification").await;
+    let long = "é".repeat(150);
+    let c1 = comment(&app, &bob, post, &long).await;
+    let c2 = comment(&app, &bob, post, "second").await;
+    eventually(20, "2 notifications", || async {
+        (notification_count(&app.db).await == 2).then_some(())
+    })
+    .await;
+    let unsent = json(app.get("/v1/notifications/unsent", &alice).await).await;
+    let items = unsent["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["comment_id"], c1, "oldest first");
+    assert_eq!(items[1]["comment_id"], c2);
+    assert_eq!(items[0]["kind"], "comment");
+    assert_eq!(items[0]["actor"], "bob");
+    assert_eq!(items[0]["post_id"], post);
+    assert_eq!(
+        items[0]["excerpt"].as_str().unwrap().chars().count(),
+        100,
+        "the first 100 characters"
+    );
+    assert!(items[0]["created_at"].is_string() && items[0]["id"].is_i64());
+    // Delivered: never again.
+    let again = json(app.get("/v1/notifications/unsent", &alice).await).await;
+    assert_eq!(again["items"], json!([]));
+    let none_for_bob = json(app.get("/v1/notifications/unsent", &bob).await).await;
+    assert_eq!(none_for_bob["items"], json!([]));
+    // History keeps them, newest first, paginated.
+    let history = app.all_pages("/v1/notifications?limit=1", &alice).await;
+    assert_eq!(ids(&history).len(), 2);
+    assert_eq!(history[0]["comment_id"], c2);
+    assert!(history.iter().all(|h| h["delivered"] == true));
+    let res = app
+        .request(reqwest::Method::GET, "/v1/notifications/unsent", None, None)
+        .await;
+    assert_problem(res, 401, "unauthorized").await;
+    worker.shutdown().await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn concurrent_unsent_calls_deliver_each_notification_exactly_once(db: PgPool) {
+    let app = spawn_app(db).await;
+    let worker = app.worker().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let post = app.publish(&alice, "Hello", "World", "public").await;
+    for i in 0..60 {
+        comment(&app, &bob, post, &format!("comment {i}")).await;
+    }
+    eventually(30, "60 notifications", || async {
+        (notification_count(&app.db).await == 60).then_some(())
+    })
+    .await;
+    let calls = (0..20).map(|_| async {
+        json(app.get("/v1/notifications/unsent", &alice).await).await["items"]
+            .as_array()
+            .unwrap()
+            .clone()
+    });
+    let results = futures_util::future::join_all(calls).await;
+    let mut seen: HashMap<i64, usize> = HashMap::new();
+    for item in results.iter().flatten() {
+        *seen.entry(item["id"].as_i64().unwrap()).or_default() += 1;
+    }
+    assert_eq!(seen.len(), 60, "every notification delivered");
+    assert!(seen.values().all(|n| *n == 1), "none delivered twice");
+    worker.shutdown().await;
+}
+
+async fn socket(app: &TestApp, token: Option<&str>) -> Socket {
+    let url = format!("{}/v1/notifications/stream", app.base.replace("http", "ws"));
+    let mut request = url.into_client_request().unwrap();
+    if let Some(token) = token {
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+    }
+    connect_async(request).await.expect("connect").0
+}
+
+async fn next_json(ws: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("a message in time")
+            .expect("the socket is open")
+            .expect("a frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn websockets_on_two_replicas_receive_each_notification_once(db: PgPool) {
+    let a = spawn_app(db).await;
+    let b = a.peer().await;
+    let worker = a.worker().await;
+    let alice = a.register("alice").await;
+    let bob = a.register("bob").await;
+    let post = a.publish(&alice, "Hello", "World", "public").await;
+    // One notification waits before any socket is open.
+    let early = comment(&a, &bob, post, "before the sockets").await;
+    eventually(20, "the first notification", || async {
+        (notification_count(&a.db).await == 1).then_some(())
+    })
+    .await;
+
+    // Socket 1 on replica A with the header; socket 2 on replica B with a first message.
+    let mut s1 = socket(&a, Some(&alice)).await;
+    assert_eq!(next_json(&mut s1).await, json!({"type": "ready"}));
+    let first = next_json(&mut s1).await;
+    assert_eq!(first["type"], "notification");
+    assert_eq!(first["comment_id"], early);
+    let mut s2 = socket(&b, None).await;
+    s2.send(Message::text(
+        json!({"type": "auth", "token": alice}).to_string(),
+    ))
+    .await
+    .unwrap();
+    assert_eq!(next_json(&mut s2).await, json!({"type": "ready"}));
+
+    // New comments, made through either replica, reach both sockets.
+    let c1 = comment(&b, &bob, post, "live one").await;
+    let c2 = comment(&a, &bob, post, "live two").await;
+    for ws in [&mut s1, &mut s2] {
+        let got: Vec<Value> = vec![next_json(ws).await, next_json(ws).await];
+        let mut comments: Vec<i64> = got
+            .iter()
+            .map(|g| g["comment_id"].as_i64().unwrap())
+            .collect();
+        comments.sort_unstable();
+        assert_eq!(comments, vec![c1, c2]);
+        assert!(
+            got.iter()
+                .all(|g| g["type"] == "notification" && g["actor"] == "bob")
+        );
+    }
+    // Claimed once: nothing is left for polling, and each is delivered.
+    let unsent = json(a.get("/v1/notifications/unsent", &alice).await).await;
+    assert_eq!(unsent["items"], json!([]));
+    let undelivered: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM notifications WHERE delivered_at IS NULL")
+            .fetch_one(&a.db)
+            .await
+            .unwrap();
+    assert_eq!(undelivered, 0);
+    worker.shutdown().await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn sockets_refuse_missing_or_bad_credentials(db: PgPool) {
+    let app = spawn_app(db).await;
+    // A bad header: refused before the upgrade.
+    let url = format!("{}/v1/notifications/stream", app.base.replace("http", "ws"));
+    let mut request = url.clone().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Authorization", "Bearer nope".parse().unwrap());
+    let err = connect_async(request).await.unwrap_err();
+    assert!(err.to_string().contains("401"), "{err}");
+    // A bad first message: an error message, then a policy close.
+    let mut ws = socket(&app, None).await;
+    ws.send(Message::text(
+        json!({"type": "auth", "token": "nope"}).to_string(),
+    ))
+    .await
+    .unwrap();
+    let error = next_json(&mut ws).await;
+    assert_eq!(error["type"], "error");
+    assert_eq!(error["code"], "unauthorized");
+    let close = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .unwrap();
+    assert!(
+        matches!(close, Some(Ok(Message::Close(Some(ref f)))) if u16::from(f.code) == 1008),
+        "{close:?}"
+    );
+    // A plain HTTP GET on the socket route is a clear error.
+    let alice = app.register("alice").await;
+    let res = app.get("/v1/notifications/stream", &alice).await;
+    assert_problem(res, 400, "malformed_body").await;
+}
