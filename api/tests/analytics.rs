@@ -60,11 +60,18 @@ async fn logins_per_day_counts_distinct_users(db: PgPool) {
             json!({"day": day(Duration::zero()), "users": 2}),
         ]
     );
-    let default = json(app.get("/v1/admin/analytics/logins-per-day", ADMIN_TOKEN).await).await;
+    let default = json(
+        app.get("/v1/admin/analytics/logins-per-day", ADMIN_TOKEN)
+            .await,
+    )
+    .await;
     assert_eq!(default["items"].as_array().unwrap().len(), 30);
     for bad in ["0", "367", "x"] {
         let res = app
-            .get(&format!("/v1/admin/analytics/logins-per-day?days={bad}"), ADMIN_TOKEN)
+            .get(
+                &format!("/v1/admin/analytics/logins-per-day?days={bad}"),
+                ADMIN_TOKEN,
+            )
             .await;
         assert_problem(res, 422, "validation_failed").await;
     }
@@ -83,28 +90,49 @@ async fn top_posts_ranks_each_days_comments(db: PgPool) {
     // Today: post i gets i+1 comments for the last 11 posts (post 0 gets 1, tied with post 1).
     for (i, post) in posts.iter().enumerate() {
         for _ in 0..i.max(1) {
-            app.post(&format!("/v1/posts/{post}/comments"), &bob, json!({"text": "c"}))
-                .await;
+            app.post(
+                &format!("/v1/posts/{post}/comments"),
+                &bob,
+                json!({"text": "c"}),
+            )
+            .await;
         }
     }
     // Yesterday: 2 comments on post 0 (moved back in time).
     for _ in 0..2 {
-        app.post(&format!("/v1/posts/{}/comments", posts[0]), &bob, json!({"text": "old"}))
-            .await;
+        app.post(
+            &format!("/v1/posts/{}/comments", posts[0]),
+            &bob,
+            json!({"text": "old"}),
+        )
+        .await;
     }
-    sqlx::query("UPDATE comments SET created_at = created_at - interval '1 day' WHERE body = 'old'")
-        .execute(&app.db)
-        .await
-        .unwrap();
-    let report = json(app.get("/v1/admin/analytics/top-posts?days=2", ADMIN_TOKEN).await).await;
+    sqlx::query(
+        "UPDATE comments SET created_at = created_at - interval '1 day' WHERE body = 'old'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let report = json(
+        app.get("/v1/admin/analytics/top-posts?days=2", ADMIN_TOKEN)
+            .await,
+    )
+    .await;
     let items = report["items"].as_array().unwrap();
     assert_eq!(items.len(), 2);
-    assert_eq!(items[0]["posts"], json!([{"post_id": posts[0], "comments": 2}]));
+    assert_eq!(
+        items[0]["posts"],
+        json!([{"post_id": posts[0], "comments": 2}])
+    );
     let today = items[1]["posts"].as_array().unwrap();
     assert_eq!(today.len(), 10, "the top 10");
     assert_eq!(today[0], json!({"post_id": posts[11], "comments": 11}));
     assert_eq!(today[9], json!({"post_id": posts[2], "comments": 2}));
-    let empty = json(app.get("/v1/admin/analytics/top-posts?days=1", ADMIN_TOKEN).await).await;
+    let empty = json(
+        app.get("/v1/admin/analytics/top-posts?days=1", ADMIN_TOKEN)
+            .await,
+    )
+    .await;
     assert_eq!(empty["items"].as_array().unwrap().len(), 1);
 }
 
@@ -123,12 +151,20 @@ async fn post_extremes_pick_the_most_and_least_commented(db: PgPool) {
     let b = app.publish(&alice, "b", "t", "public").await;
     let c = app.publish(&alice, "c", "t", "public").await;
     // A repost never counts, whatever its comments.
-    let repost = json(app.post(&format!("/v1/posts/{c}/repost"), &alice, json!({})).await).await;
+    let repost = json(
+        app.post(&format!("/v1/posts/{c}/repost"), &alice, json!({}))
+            .await,
+    )
+    .await;
     let repost = repost["id"].as_i64().unwrap();
     for (post, n) in [(a, 2), (b, 2), (repost, 5)] {
         for _ in 0..n {
-            app.post(&format!("/v1/posts/{post}/comments"), &bob, json!({"text": "c"}))
-                .await;
+            app.post(
+                &format!("/v1/posts/{post}/comments"),
+                &bob,
+                json!({"text": "c"}),
+            )
+            .await;
         }
     }
     let report = json(
@@ -142,7 +178,10 @@ async fn post_extremes_pick_the_most_and_least_commented(db: PgPool) {
         "ties go to the older post"
     );
     let res = app
-        .get("/v1/admin/analytics/users/nobody/post-extremes", ADMIN_TOKEN)
+        .get(
+            "/v1/admin/analytics/users/nobody/post-extremes",
+            ADMIN_TOKEN,
+        )
         .await;
     assert_problem(res, 404, "user_not_found").await;
 }
