@@ -135,7 +135,7 @@ async fn internal_errors_carry_the_request_id_and_no_internals(db: PgPool) {
     let app = spawn_app(db.clone()).await;
     let token = app.register("alice").await;
     let post = app.publish(&token, "t", "", "public").await;
-    sqlx::query("DROP TABLE comments")
+    sqlx::query("DROP TABLE comments CASCADE")
         .execute(&db)
         .await
         .unwrap();

@@ -11,8 +11,9 @@ async fn main() -> anyhow::Result<()> {
     let pool = db::pool(&settings.database)?;
     let version = db::check_schema(&pool).await?;
     tracing::info!(schema = version, "schema is current");
+    let stop = shutdown::listen();
     let worker = Worker::start(settings, pool.clone()).await?;
-    shutdown::signal().await;
+    stop.await;
     tracing::info!("roost-ingest stopping");
     worker.shutdown().await;
     pool.close().await;
