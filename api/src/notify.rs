@@ -168,7 +168,7 @@ pub async fn deliver(state: &AppState, user_id: i64, rows: Vec<NotificationRow>)
 /// Claims and delivers everything undelivered for a user with open sockets.
 pub async fn catch_up(state: &AppState, user_id: i64) -> Result<(), sqlx::Error> {
     loop {
-        let rows = store::notifications::claim_unsent(&state.db, user_id, 500).await?;
+        let rows = store::notifications::claim_unsent(&state.db, user_id, Some(500)).await?;
         let done = rows.len() < 500;
         deliver(state, user_id, rows).await;
         if done {

@@ -491,7 +491,14 @@ async fn an_entry_that_keeps_failing_is_retried_then_quarantined(db: PgPool) {
     .await;
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["code"], "poison_message");
-    assert!(errors[0]["message"].as_str().unwrap().contains("delivered"));
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be stored"),
+        "{}",
+        errors[0]
+    );
     assert_eq!(errors[0]["application"], "roost");
     // Acknowledged: nothing stays pending.
     eventually(10, "no pending entries", || async {

@@ -6,9 +6,13 @@
 //! - the database is away (connection errors and the like): the batch is retried in place,
 //!   never acknowledged, its entries kept from being reclaimed; the stream backlog grows;
 //! - one entry is at fault (a data error): the batch is split and each entry retried alone; the
-//!   faulty one stays pending, is redelivered after `claim_idle`, and after `max_deliveries`
-//!   goes to the quarantine as `poison_message`;
-//! - a worker dies: its pending entries are reclaimed (`XAUTOCLAIM`) by the others.
+//!   faulty one stays pending and is redelivered after `claim_idle`; once it has been delivered
+//!   more than `max_deliveries` times and fails again, it is split into its events, and only
+//!   the events that fail on their own go to the quarantine as `poison_message`;
+//! - a worker dies: its pending entries are reclaimed (`XAUTOCLAIM`) by the others. A delivery
+//!   count alone never quarantines anything: restarts during a database outage are harmless.
+//! - a batch that keeps failing for another reason (a statement timeout, say) is halved after a
+//!   few attempts, so one oversized batch cannot stall a worker.
 
 use std::{sync::Arc, time::Duration};
 
@@ -34,7 +38,23 @@ use crate::{
 /// A decoded stream entry.
 struct Entry {
     id: String,
+    /// How often the group has delivered it (1 on a first read).
+    deliveries: usize,
     body: Body,
+}
+
+/// Most events written in one transaction; larger reads are committed in chunks.
+const MAX_BATCH_EVENTS: usize = 10_000;
+/// Transient failures of one batch before it is halved.
+const HALVE_AFTER: u32 = 3;
+
+impl Entry {
+    fn events(&self) -> usize {
+        match &self.body {
+            Body::Batch { events, .. } => events.len(),
+            Body::Poison { .. } => 1,
+        }
+    }
 }
 
 enum Body {
@@ -46,6 +66,8 @@ enum Body {
     /// Cannot be processed: quarantined with what could be read of it.
     Poison {
         application: Option<Uuid>,
+        /// The one event at fault, when the entry could be read.
+        event: Option<Uuid>,
         message: String,
         raw: Value,
     },
@@ -85,6 +107,21 @@ fn raw_entry(entry: &StreamId) -> Value {
     json!({ "stream_entry": entry.id, "fields": fields })
 }
 
+/// The value with NUL characters removed from every string and key (`jsonb` refuses them), so
+/// a quarantine row can always be written.
+fn without_nul(value: Value) -> Value {
+    match value {
+        Value::String(s) => Value::String(s.replace('\0', "")),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nul).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(k, v)| (k.replace('\0', ""), without_nul(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
 fn decode(entry: &StreamId) -> Entry {
     let application = field_str(entry, FIELD_APP).and_then(|s| Uuid::parse_str(&s).ok());
     let received_at = field_str(entry, FIELD_RECEIVED_AT)
@@ -114,6 +151,7 @@ fn decode(entry: &StreamId) -> Entry {
             }
             Body::Poison {
                 application,
+                event: None,
                 message: format!("unreadable stream entry: {}", problems.join("; ")),
                 raw: raw_entry(entry),
             }
@@ -121,6 +159,7 @@ fn decode(entry: &StreamId) -> Entry {
     };
     Entry {
         id: entry.id.clone(),
+        deliveries: 1,
         body,
     }
 }
@@ -253,36 +292,45 @@ impl Consumer {
         }
         self.metrics.reclaimed.inc_by(claimed.len() as u64);
         tracing::info!(entries = claimed.len(), "reclaimed pending entries");
-        let max = self.settings.max_deliveries as usize;
-        let entries = claimed
+        let (fresh, repeated): (Vec<Entry>, Vec<Entry>) = claimed
             .iter()
-            .map(|(entry, delivered)| {
-                let mut decoded = decode(entry);
-                if *delivered > max {
-                    decoded.body = Body::Poison {
-                        application: match decoded.body {
-                            Body::Batch { application, .. } => Some(application),
-                            Body::Poison { application, .. } => application,
-                        },
-                        message: format!(
-                            "delivered {delivered} times without being stored (limit {max}); \
-                             see the worker's error log for the cause"
-                        ),
-                        raw: raw_entry(entry),
-                    };
-                }
-                decoded
+            .map(|(entry, delivered)| Entry {
+                deliveries: *delivered,
+                ..decode(entry)
             })
-            .collect();
-        self.process(entries, stop).await;
+            .partition(|e| e.deliveries <= self.settings.max_deliveries as usize);
+        self.process(fresh, stop).await;
+        // Entries that failed before are tried one at a time, so one cannot hold others back.
+        for entry in repeated {
+            self.process(vec![entry], stop).await;
+        }
     }
 
-    /// Stores a batch, retrying in place while the database is away and splitting it when one
-    /// entry is at fault.
+    /// Stores a batch, retrying in place while the database is away, splitting it when one
+    /// entry is at fault, and halving it when it keeps failing.
     async fn process(&mut self, entries: Vec<Entry>, stop: &Stop) {
+        if entries.is_empty() {
+            return;
+        }
+        let total: usize = entries.iter().map(Entry::events).sum();
+        if total > MAX_BATCH_EVENTS && entries.len() > 1 {
+            let mut chunk = Vec::new();
+            let mut size = 0;
+            for entry in entries {
+                if size + entry.events() > MAX_BATCH_EVENTS && !chunk.is_empty() {
+                    Box::pin(self.process(std::mem::take(&mut chunk), stop)).await;
+                    size = 0;
+                }
+                size += entry.events();
+                chunk.push(entry);
+            }
+            Box::pin(self.process(chunk, stop)).await;
+            return;
+        }
         let started = Instant::now();
         let mut delay = Duration::from_millis(100);
         let mut last_keep_alive = Instant::now();
+        let mut failures = 0;
         loop {
             match self.commit(&entries).await {
                 Ok(outcome) => {
@@ -294,25 +342,40 @@ impl Consumer {
                         .batch_failures
                         .with_label_values(&["entry"])
                         .inc();
-                    if entries.len() == 1 {
-                        let id = entries.first().map(|e| e.id.as_str()).unwrap_or_default();
-                        tracing::error!(entry = id, error = %error, "an entry cannot be stored; it stays pending and will be retried, then quarantined");
+                    if entries.len() > 1 {
+                        tracing::warn!(error = %error, entries = entries.len(), "a batch failed on its data; retrying its entries one by one");
+                        for entry in entries {
+                            Box::pin(self.process(vec![entry], stop)).await;
+                        }
                         return;
                     }
-                    tracing::warn!(error = %error, entries = entries.len(), "a batch failed on its data; retrying its entries one by one");
-                    for entry in entries {
-                        Box::pin(self.process(vec![entry], stop)).await;
+                    let Some(entry) = entries.into_iter().next() else {
+                        return;
+                    };
+                    if entry.deliveries > self.settings.max_deliveries as usize {
+                        self.quarantine_failing_events(entry, &error.to_string(), stop)
+                            .await;
+                    } else {
+                        tracing::error!(entry = %entry.id, deliveries = entry.deliveries, error = %error, "an entry cannot be stored; it stays pending and will be retried");
                     }
                     return;
                 }
                 Err(error) => {
+                    failures += 1;
                     self.metrics
                         .batch_failures
                         .with_label_values(&["transient"])
                         .inc();
-                    tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "storing a batch failed; retrying");
+                    tracing::warn!(error = %error, entries = entries.len(), retry_in_ms = delay.as_millis() as u64, "storing a batch failed; retrying");
                     if stop.is_set() {
                         // Left pending: another worker (or this one after a restart) takes it.
+                        return;
+                    }
+                    if failures >= HALVE_AFTER && entries.len() > 1 {
+                        let mut first = entries;
+                        let second = first.split_off(first.len() / 2);
+                        Box::pin(self.process(first, stop)).await;
+                        Box::pin(self.process(second, stop)).await;
                         return;
                     }
                     if last_keep_alive.elapsed() >= self.settings.claim_idle / 3 {
@@ -329,6 +392,82 @@ impl Consumer {
         }
     }
 
+    /// An entry that failed on its data more than `max_deliveries` times: each event is tried
+    /// on its own; the ones that still fail are quarantined (`poison_message`) with the error,
+    /// the others stored. Then the entry is acknowledged.
+    async fn quarantine_failing_events(&mut self, entry: Entry, error: &str, stop: &Stop) {
+        let Body::Batch {
+            application,
+            received_at,
+            events,
+        } = entry.body
+        else {
+            return; // a poison body is a plain insert; it cannot fail on its data
+        };
+        tracing::warn!(entry = %entry.id, deliveries = entry.deliveries, %error, "an entry keeps failing; storing its events one by one");
+        let mut poisoned = Vec::new();
+        for event in events {
+            let single = Entry {
+                id: entry.id.clone(),
+                deliveries: entry.deliveries,
+                body: Body::Batch {
+                    application,
+                    received_at,
+                    events: vec![event.clone()],
+                },
+            };
+            loop {
+                match self.commit(std::slice::from_ref(&single)).await {
+                    Ok(outcome) => {
+                        self.record(&outcome, Instant::now()).await;
+                        break;
+                    }
+                    Err(e) if is_data_error(&e) => {
+                        poisoned.push((event, e.to_string()));
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "storing an event failed; retrying");
+                        if stop.is_set() {
+                            return; // still pending: retried from the start later
+                        }
+                        stop.sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+        let quarantine: Vec<Entry> = poisoned
+            .into_iter()
+            .map(|(event, message)| Entry {
+                id: entry.id.clone(),
+                deliveries: entry.deliveries,
+                body: Body::Poison {
+                    application: Some(application),
+                    event: Some(event.id),
+                    message: format!(
+                        "could not be stored after {} deliveries: {message}",
+                        entry.deliveries
+                    ),
+                    raw: without_nul(
+                        serde_json::to_value(&event).unwrap_or_else(|_| json!({"id": event.id})),
+                    ),
+                },
+            })
+            .collect();
+        // The quarantine rows themselves cannot fail on their data (NULs are stripped).
+        if quarantine.is_empty() {
+            if let Err(e) = self
+                .group
+                .ack(&mut self.redis, std::slice::from_ref(&entry.id))
+                .await
+            {
+                tracing::warn!(error = %e, "acknowledging an entry failed");
+            }
+        } else {
+            Box::pin(self.process(quarantine, stop)).await;
+        }
+    }
+
     async fn commit(&mut self, entries: &[Entry]) -> Result<store::Outcome, sqlx::Error> {
         self.validator.refresh(&self.db).await?;
         let mut to_store = Vec::new();
@@ -342,10 +481,18 @@ impl Consumer {
                     received_at,
                     events,
                 } => {
+                    let domain = *application == ROOST_APPLICATION_ID;
                     for event in events {
-                        match self.validator.check(event, *received_at) {
+                        // Domain events are the platform's own: no payload rules, and their
+                        // time comes from PostgreSQL's clock, not the API host's.
+                        let checked = if domain {
+                            Ok(())
+                        } else {
+                            self.validator.check(event, *received_at)
+                        };
+                        match checked {
                             Ok(()) => {
-                                if *application == ROOST_APPLICATION_ID {
+                                if domain {
                                     outbox_ids.push(event.id);
                                     notifications.extend(store::notification_for(event));
                                 }
@@ -369,19 +516,33 @@ impl Consumer {
                 }
                 Body::Poison {
                     application,
+                    event,
                     message,
                     raw,
-                } => quarantine.push(ToQuarantine {
-                    source: format!("entry:{}", entry.id),
-                    application: *application,
-                    code: "poison_message",
-                    message: message.clone(),
-                    event: raw.clone(),
-                    received_at: entry_time(&entry.id).unwrap_or_else(Utc::now),
-                }),
+                } => {
+                    // A domain event is disposed of either way: its outbox row goes too.
+                    if let (Some(ROOST_APPLICATION_ID), Some(id)) = (application, event) {
+                        outbox_ids.push(*id);
+                    }
+                    quarantine.push(ToQuarantine {
+                        source: event.map_or_else(
+                            || format!("entry:{}", entry.id),
+                            |id| format!("event:{id}"),
+                        ),
+                        application: *application,
+                        code: "poison_message",
+                        message: message.clone(),
+                        event: raw.clone(),
+                        received_at: entry_time(&entry.id).unwrap_or_else(Utc::now),
+                    })
+                }
             }
         }
         let mut tx = self.db.begin().await?;
+        // A batch that cannot finish in time fails (and is halved) instead of stalling.
+        sqlx::query("SET LOCAL statement_timeout = '60s'")
+            .execute(&mut *tx)
+            .await?;
         let outcome =
             store::write_batch(&mut tx, &to_store, &quarantine, &notifications, &outbox_ids)
                 .await?;
@@ -395,6 +556,11 @@ impl Consumer {
             // Stored but not acknowledged: redelivered later and deduplicated by id.
             tracing::warn!(%error, "acknowledging a stored batch failed");
         }
+        self.record(&outcome, started).await;
+    }
+
+    /// Counts a committed batch and announces its new notifications.
+    async fn record(&mut self, outcome: &store::Outcome, started: Instant) {
         let m = &self.metrics;
         m.events_stored.inc_by(outcome.stored);
         m.events_duplicate.inc_by(outcome.duplicates);
@@ -435,6 +601,12 @@ mod tests {
             milliseconds_elapsed_from_delivery: None,
             delivered_count: None,
         }
+    }
+
+    #[test]
+    fn nul_characters_are_removed_everywhere() {
+        let v = json!({"a\u{0}": ["x\u{0}y", {"k": "\u{0}"}], "n": 1});
+        assert_eq!(without_nul(v), json!({"a": ["xy", {"k": ""}], "n": 1}));
     }
 
     #[test]

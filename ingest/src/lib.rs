@@ -85,9 +85,11 @@ impl Worker {
             .context("ROOST_REDIS_URL is not a valid Redis URL")?;
         let keys = Keys::new(&settings.redis.key_prefix);
         let metrics = Arc::new(Metrics::new()?);
-        maintenance::ensure_partitions(&db, chrono::Utc::now())
-            .await
-            .context("creating event partitions")?;
+        // Without this week's partition events still land (in the default partition); the
+        // maintenance loop keeps retrying, so a failure here must not stop the worker.
+        if let Err(error) = maintenance::ensure_partitions(&db, chrono::Utc::now()).await {
+            tracing::error!(error = %format!("{error:#}"), "preparing event partitions failed");
+        }
         let name = consumer_name(&settings);
         let fetcher = Fetcher::new(FetchPolicy {
             addresses: AddressPolicy {

@@ -192,9 +192,14 @@ impl Maintenance {
         for (name, start) in partitions(&self.db).await? {
             if start + Days::new(7) <= boundary {
                 // The partition name comes from our own naming scheme, checked by `partitions`.
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
-                    .execute(&self.db)
+                let mut tx = self.db.begin().await?;
+                sqlx::query("SET LOCAL lock_timeout = '5s'")
+                    .execute(&mut *tx)
                     .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {name}")))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
                 tracing::info!(partition = %name, "dropped an event partition past retention");
             }
         }
@@ -283,8 +288,11 @@ async fn partitions(db: &PgPool) -> Result<Vec<(String, NaiveDate)>, sqlx::Error
         .collect())
 }
 
-/// Creates the partitions of this week and the next [`WEEKS_AHEAD`] weeks if missing. Runs
-/// under an advisory lock so replicas do not race each other's DDL.
+/// Creates the partitions of this week and the next [`WEEKS_AHEAD`] weeks if missing, one
+/// week per transaction. Each is built beside the table and then attached, moving in any rows
+/// the default partition caught for that week (which would otherwise block the range for
+/// ever). DDL waits at most a few seconds for its locks, so it never queues the worker's
+/// inserts behind a long query; a week that could not be created is retried next time.
 pub async fn ensure_partitions(db: &PgPool, now: DateTime<Utc>) -> anyhow::Result<()> {
     let existing = partitions(db).await?;
     let first = week_start(now.date_naive());
@@ -292,27 +300,55 @@ pub async fn ensure_partitions(db: &PgPool, now: DateTime<Utc>) -> anyhow::Resul
         .map(|w| first + Days::new(7 * w))
         .filter(|start| !existing.iter().any(|(_, s)| s == start))
         .collect();
-    if missing.is_empty() {
-        return Ok(());
+    let mut failed = None;
+    for start in missing {
+        if let Err(e) = create_partition(db, start).await {
+            tracing::warn!(partition = %partition_name(start), error = %e, "creating an event partition failed; will retry");
+            failed = Some(e);
+        }
     }
+    failed.map_or(Ok(()), |e| Err(e.into()))
+}
+
+async fn create_partition(db: &PgPool, start: NaiveDate) -> Result<(), sqlx::Error> {
+    let name = partition_name(start);
+    let from = start.format("%Y-%m-%d 00:00:00+00").to_string();
+    let to = (start + Days::new(7))
+        .format("%Y-%m-%d 00:00:00+00")
+        .to_string();
     let mut tx = db.begin().await?;
+    sqlx::query("SET LOCAL lock_timeout = '5s'")
+        .execute(&mut *tx)
+        .await?;
+    // Replicas take turns; one that finds the partition made by another stops there.
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('roost:event-partitions'))")
         .execute(&mut *tx)
         .await?;
-    for start in missing {
-        let end = start + Days::new(7);
-        let sql = format!(
-            "CREATE TABLE IF NOT EXISTS {} PARTITION OF events FOR VALUES FROM ('{}') TO ('{}')",
-            partition_name(start),
-            start.format("%Y-%m-%d 00:00:00+00"),
-            end.format("%Y-%m-%d 00:00:00+00"),
-        );
+    let exists: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(&name)
+        .fetch_one(&mut *tx)
+        .await?;
+    if exists {
+        return Ok(());
+    }
+    // The names and bounds come from our own date formatting, never from input.
+    for sql in [
+        format!("CREATE TABLE {name} (LIKE events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"),
+        format!(
+            "WITH moved AS (DELETE FROM events_default
+                            WHERE received_at >= '{from}' AND received_at < '{to}' RETURNING *)
+             INSERT INTO {name} SELECT * FROM moved"
+        ),
+        format!(
+            "ALTER TABLE events ATTACH PARTITION {name} FOR VALUES FROM ('{from}') TO ('{to}')"
+        ),
+    ] {
         sqlx::query(sqlx::AssertSqlSafe(sql))
             .execute(&mut *tx)
             .await?;
-        tracing::info!(partition = %partition_name(start), "created an event partition");
     }
     tx.commit().await?;
+    tracing::info!(partition = %name, "created an event partition");
     Ok(())
 }
 

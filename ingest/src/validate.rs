@@ -106,7 +106,9 @@ fn built_in_rule(event: &Event) -> Result<(), String> {
 
 /// The registered schemas, compiled, with the version they were loaded at.
 pub struct Validator {
-    version: Option<(i64, i64)>,
+    /// A digest of every (type, version) pair: any registration or replacement changes it,
+    /// even one that commits after a later version did.
+    version: Option<String>,
     schemas: HashMap<(String, String), jsonschema::Validator>,
 }
 
@@ -128,11 +130,14 @@ impl Validator {
     /// event in the batch was accepted before the batch was read, so a schema registered
     /// before an event was accepted is always the one it meets.
     pub async fn refresh(&mut self, db: &PgPool) -> Result<(), sqlx::Error> {
-        let version: (i64, i64) =
-            sqlx::query_as("SELECT coalesce(max(version), 0), count(*) FROM event_types")
-                .fetch_one(db)
-                .await?;
-        if self.version == Some(version) {
+        let version: String = sqlx::query_scalar(
+            "SELECT coalesce(md5(string_agg(category || '/' || name || ':' || version, ','
+                                            ORDER BY category, name)), '')
+             FROM event_types",
+        )
+        .fetch_one(db)
+        .await?;
+        if self.version.as_deref() == Some(version.as_str()) {
             return Ok(());
         }
         let rows: Vec<(String, String, Value)> =

@@ -38,12 +38,16 @@ pub fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// Digest → application id, for the cache's time to live. Only hits are cached, so random
-/// keys cannot fill it.
+/// Digest → application id (or "no such key"), for the cache's time to live. Misses are
+/// cached too, so a flood of bad keys costs one query per key and TTL, not one per request;
+/// the cache is emptied when it would grow past [`CACHE_CAPACITY`].
 pub struct ApiKeyCache {
     ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], (Uuid, Instant)>>,
+    entries: Mutex<HashMap<[u8; 32], Cached>>,
 }
+
+/// A lookup's answer (the application, or none) and when it was made.
+type Cached = (Option<Uuid>, Instant);
 
 impl ApiKeyCache {
     pub fn new(ttl: Duration) -> Self {
@@ -53,7 +57,8 @@ impl ApiKeyCache {
         }
     }
 
-    fn get(&self, digest: &[u8; 32]) -> Option<Uuid> {
+    /// `Some(Some(id))`: a known key; `Some(None)`: known not to exist; `None`: ask PostgreSQL.
+    fn get(&self, digest: &[u8; 32]) -> Option<Option<Uuid>> {
         let entries = self.entries.lock().ok()?;
         entries
             .get(digest)
@@ -61,7 +66,7 @@ impl ApiKeyCache {
             .map(|(id, _)| *id)
     }
 
-    fn put(&self, digest: [u8; 32], id: Uuid) {
+    fn put(&self, digest: [u8; 32], id: Option<Uuid>) {
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= CACHE_CAPACITY {
                 entries.clear();
@@ -102,14 +107,15 @@ impl FromRequest for ClientApp {
             let key = key.filter(|k| !k.is_empty()).ok_or_else(invalid_api_key)?;
             // The lookup is by digest, so timing reveals nothing about stored keys.
             let digest = digest(&key);
-            if let Some(id) = state.api_keys.get(&digest) {
-                return Ok(Self { id });
-            }
-            let id = store::applications::by_key_digest(&state.db, &digest)
-                .await?
-                .ok_or_else(invalid_api_key)?;
-            state.api_keys.put(digest, id);
-            Ok(Self { id })
+            let id = match state.api_keys.get(&digest) {
+                Some(cached) => cached,
+                None => {
+                    let found = store::applications::by_key_digest(&state.db, &digest).await?;
+                    state.api_keys.put(digest, found);
+                    found
+                }
+            };
+            id.map(|id| Self { id }).ok_or_else(invalid_api_key)
         })
     }
 }
@@ -132,10 +138,13 @@ mod tests {
     #[test]
     fn the_cache_expires_entries() {
         let cache = ApiKeyCache::new(Duration::from_millis(0));
-        cache.put([1; 32], Uuid::nil());
+        cache.put([1; 32], Some(Uuid::nil()));
         assert_eq!(cache.get(&[1; 32]), None);
         let cache = ApiKeyCache::new(Duration::from_secs(60));
-        cache.put([1; 32], Uuid::nil());
-        assert_eq!(cache.get(&[1; 32]), Some(Uuid::nil()));
+        cache.put([1; 32], Some(Uuid::nil()));
+        cache.put([2; 32], None);
+        assert_eq!(cache.get(&[1; 32]), Some(Some(Uuid::nil())));
+        assert_eq!(cache.get(&[2; 32]), Some(None));
+        assert_eq!(cache.get(&[3; 32]), None);
     }
 }

@@ -288,7 +288,7 @@ pub struct EventsQuery {
     from: Option<String>,
     /// Exclusive upper bound on `timestamp` (RFC 3339).
     to: Option<String>,
-    /// 1–1000, default 20.
+    /// 1–100, default 20.
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -337,7 +337,7 @@ pub async fn list_events(
     _admin: AdminAuth,
     query: web::Query<EventsQuery>,
 ) -> ApiResult<web::Json<Page<EventItem>>> {
-    let limit = limit(query.limit, 20, 1000)?;
+    let limit = limit(query.limit, 20, 100)?;
     let after = EventCursor::decode(query.cursor.as_deref())?;
     let mut errors = Errors::default();
     let application = errors

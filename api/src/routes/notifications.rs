@@ -23,15 +23,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(unsent).service(history).service(stream);
 }
 
-/// Most notifications one `unsent` call claims; the next call returns the rest.
-const UNSENT_MAX: i64 = 1000;
 /// How long a browser has to send its auth message.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Each socket re-checks its token and what is undelivered this often (and pings).
 const SOCKET_CHECK: Duration = Duration::from_secs(15);
 
-/// Every notification not yet delivered (up to 1000, oldest first), now marked delivered:
-/// each notification is delivered exactly once across all calls and sockets.
+/// Every notification not yet delivered, oldest first, now marked delivered: each
+/// notification is delivered exactly once across all calls and sockets.
 #[utoipa::path(tag = "notifications", security(("bearer" = [])), responses(
     (status = 200, body = Page<NotificationItem>)))]
 #[get("/notifications/unsent")]
@@ -39,7 +37,7 @@ pub async fn unsent(
     state: web::Data<AppState>,
     user: AuthUser,
 ) -> ApiResult<web::Json<Page<NotificationItem>>> {
-    let rows = store::notifications::claim_unsent(&state.db, user.id, UNSENT_MAX).await?;
+    let rows = store::notifications::claim_unsent(&state.db, user.id, None).await?;
     state
         .metrics
         .notifications_delivered

@@ -17,13 +17,13 @@ pub struct NotificationRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// Claims up to `limit` of the user's undelivered notifications, oldest first. Rows another
+/// Claims the user's undelivered notifications (at most `limit` when given), oldest first. Rows another
 /// caller is claiming at the same moment are skipped (they are that caller's), never
 /// returned twice.
 pub async fn claim_unsent(
     db: &PgPool,
     user_id: i64,
-    limit: i64,
+    limit: Option<i64>,
 ) -> Result<Vec<NotificationRow>, sqlx::Error> {
     sqlx::query_as(
         "WITH claimed AS (

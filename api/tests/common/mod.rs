@@ -151,7 +151,7 @@ impl TestApp {
 
     /// Every stored event matching an admin query string (all pages).
     pub async fn stored_events(&self, query: &str) -> Vec<Value> {
-        self.all_pages(&format!("/v1/admin/events?limit=1000&{query}"), ADMIN_TOKEN)
+        self.all_pages(&format!("/v1/admin/events?limit=100&{query}"), ADMIN_TOKEN)
             .await
     }
 

@@ -167,9 +167,11 @@ impl JobRunner {
                 });
             }
         }
-        // Wait for the running jobs (bounded by the lease: past it they are re-run anyway).
+        // Wait for the running jobs, within the usual termination grace period: a job cut
+        // short here is re-run by another worker once its lease expires.
         let all = u32::try_from(self.settings.concurrency).unwrap_or(u32::MAX);
-        let _ = tokio::time::timeout(self.settings.lease, permits.acquire_many(all)).await;
+        let grace = self.settings.lease.min(Duration::from_secs(20));
+        let _ = tokio::time::timeout(grace, permits.acquire_many(all)).await;
         tracing::info!("job runner stopped");
     }
 
@@ -215,7 +217,33 @@ impl JobRunner {
             return Ok(());
         }
         let started = Instant::now();
-        let outcome = self.work(&job).await;
+        let outcome = {
+            // Renew the lease while the run goes on, so a slow but live run is not re-run.
+            let work = self.work(&job);
+            tokio::pin!(work);
+            let mut renew =
+                tokio::time::interval((self.settings.lease / 3).max(Duration::from_secs(1)));
+            renew.tick().await;
+            loop {
+                tokio::select! {
+                    outcome = &mut work => break outcome,
+                    _ = renew.tick() => {
+                        let renewed = sqlx::query(
+                            "UPDATE jobs SET lease_until = now() + make_interval(secs => $3)
+                             WHERE id = $1 AND attempts = $2 AND status = 'running'",
+                        )
+                        .bind(job.id)
+                        .bind(job.attempt)
+                        .bind(self.settings.lease.as_secs_f64())
+                        .execute(&self.db)
+                        .await;
+                        if let Err(error) = renewed {
+                            tracing::warn!(job = %job.id, %error, "renewing a job's lease failed");
+                        }
+                    }
+                }
+            }
+        };
         self.metrics
             .job_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -240,19 +268,22 @@ impl JobRunner {
                 }
             }
             Err(e) if e.retryable && job.attempt < max => {
+                // Back off before waking a runner again; the sweep covers a lost wake-up, but
+                // not before the backoff and one more lease have passed.
+                let delay = Duration::from_secs(1 << job.attempt.clamp(0, 5));
                 let requeued = sqlx::query(
-                    "UPDATE jobs SET status = 'queued', error = $3, lease_until = NULL
+                    "UPDATE jobs SET status = 'queued', error = $3,
+                                     lease_until = now() + make_interval(secs => $4)
                      WHERE id = $1 AND attempts = $2 AND status = 'running'",
                 )
                 .bind(job.id)
                 .bind(job.attempt)
                 .bind(&e.message)
+                .bind((delay + self.settings.lease).as_secs_f64())
                 .execute(&self.db)
                 .await?;
                 if requeued.rows_affected() > 0 {
                     self.metrics.jobs_retried.inc();
-                    // Back off before waking a runner again; the sweep covers a lost wake-up.
-                    let delay = Duration::from_secs(1 << job.attempt.clamp(0, 5));
                     let mut redis = self.redis.clone();
                     let stream = self.keys.jobs.clone();
                     tokio::spawn(async move {
