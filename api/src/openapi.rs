@@ -3,7 +3,7 @@
 
 use utoipa::{
     Modify, OpenApi,
-    openapi::security::{Http, HttpAuthScheme, SecurityScheme},
+    openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme},
 };
 
 #[derive(OpenApi)]
@@ -19,6 +19,11 @@ use utoipa::{
         (name = "posts", description = "Posts, reposts, quotes and feeds"),
         (name = "search", description = "Own-post and subscription search"),
         (name = "comments", description = "Comments"),
+        (name = "notifications", description = "Notifications: polling, history, WebSocket"),
+        (name = "jobs", description = "Background jobs (word count)"),
+        (name = "events", description = "Analytics event ingest for client applications (X-Api-Key)"),
+        (name = "admin", description = "Administration (admin token): applications, event types, events, quarantine"),
+        (name = "analytics", description = "Analytics reports (admin token)"),
         (name = "operations", description = "Health and readiness"),
     )
 )]
@@ -32,6 +37,15 @@ impl Modify for BearerAuth {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        // The bootstrap admin token, sent as a bearer token on /v1/admin/*.
+        components.add_security_scheme(
+            "admin",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
         );
     }
 }

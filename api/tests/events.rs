@@ -693,3 +693,52 @@ async fn the_stream_is_trimmed_only_below_what_was_acknowledged(db: PgPool) {
     .await;
     worker.shutdown().await;
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn the_cli_manages_applications(db: PgPool) {
+    let url = database_url(&db).await;
+    let cli = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_roost-api"))
+            .args(args)
+            .env("ROOST_DATABASE_URL", &url)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
+    };
+    let (ok, out) = cli(&["create-app", "batch-importer"]);
+    assert!(ok, "{out}");
+    let field = |name: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap()
+    };
+    let (id, key) = (field("id:"), field("api_key:"));
+    assert!(
+        !cli(&["create-app", "Batch-Importer"]).0,
+        "names are unique"
+    );
+    let (ok, list) = cli(&["list-apps"]);
+    assert!(
+        ok && list.contains(&id) && list.contains("active"),
+        "{list}"
+    );
+
+    let app = spawn_with(db, &[("ROOST_API_KEY_CACHE_SECONDS", "0")]).await;
+    let res = app
+        .send_events(&key, &pageview(SESSION, "2026-11-23T10:00:00Z"))
+        .await;
+    assert_eq!(res.status(), 202);
+    assert!(cli(&["revoke-app", &id]).0);
+    let (_, list) = cli(&["list-apps"]);
+    assert!(list.contains("revoked"), "{list}");
+    let res = app
+        .send_events(&key, &pageview(SESSION, "2026-11-23T10:00:00Z"))
+        .await;
+    assert_problem(res, 401, "invalid_api_key").await;
+    assert!(!cli(&["revoke-app", "7d3c1c52-0000-4000-8000-000000000000"]).0);
+}

@@ -103,12 +103,36 @@ async fn openapi_lists_every_route_and_docs_are_local(db: PgPool) {
         ("/v1/me/posts", "get"),
         ("/v1/feed", "get"),
         ("/v1/subscriptions/posts", "get"),
+        ("/v1/notifications/unsent", "get"),
+        ("/v1/notifications", "get"),
+        ("/v1/notifications/stream", "get"),
+        ("/v1/jobs", "post"),
+        ("/v1/jobs/{id}", "get"),
+        ("/v1/events", "post"),
+        ("/v1/admin/applications", "post"),
+        ("/v1/admin/applications", "get"),
+        ("/v1/admin/applications/{id}", "delete"),
+        ("/v1/admin/event-types/{category}/{name}", "put"),
+        ("/v1/admin/event-types", "get"),
+        ("/v1/admin/events", "get"),
+        ("/v1/admin/sessions/{session_id}/events", "get"),
+        ("/v1/admin/ingest-errors", "get"),
+        ("/v1/admin/analytics/logins-per-day", "get"),
+        ("/v1/admin/analytics/top-posts", "get"),
+        ("/v1/admin/analytics/users/{username}/post-extremes", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
             "{method} {path} missing"
+        );
+    }
+    let schemes = spec["components"]["securitySchemes"].as_object().unwrap();
+    for scheme in ["bearer", "admin", "api_key"] {
+        assert!(
+            schemes.contains_key(scheme),
+            "security scheme {scheme} missing"
         );
     }
     let res = app.request(Method::GET, "/docs", None, None).await;

@@ -47,7 +47,7 @@ fn too_large(detail: &str) -> ApiError {
 /// stored exactly once by id. Invalid envelopes are listed in `rejected` by index; the others
 /// are accepted. Payload rules run in the worker and quarantine, never drop.
 #[utoipa::path(tag = "events", request_body(content = serde_json::Value, description = "An event or an array of events"),
-    params(("X-Api-Key" = String, Header, description = "The application's API key")),
+    security(("api_key" = [])),
     responses(
     (status = 202, body = IngestResponse),
     (status = 400, description = "`malformed_body`", body = crate::error::Problem),
