@@ -1,10 +1,8 @@
 //! The API's Prometheus metrics: one typed struct, registered once, served on the separate
 //! metrics listener.
 
-use anyhow::Context;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
 
 pub struct Metrics {
@@ -33,7 +31,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
-        let registry = Registry::new();
+        let registry = roost_common::metrics::registry()?;
         let http_requests = IntCounterVec::new(
             Opts::new(
                 "http_requests_total",
@@ -96,12 +94,6 @@ impl Metrics {
         registry.register(Box::new(logins.clone()))?;
         registry.register(Box::new(db_pool_size.clone()))?;
         registry.register(Box::new(db_pool_idle.clone()))?;
-        #[cfg(target_os = "linux")]
-        registry
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .context("registering the process collector")?;
         Ok(Self {
             registry,
             http_requests,
@@ -119,10 +111,6 @@ impl Metrics {
 
     /// Renders every metric in the Prometheus text format.
     pub fn render(&self) -> anyhow::Result<String> {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .context("encoding metrics")?;
-        String::from_utf8(buf).context("metrics are not UTF-8")
+        roost_common::metrics::render(&self.registry)
     }
 }

@@ -31,7 +31,7 @@ use crate::{
     Stop,
     metrics::Metrics,
     store::{self, NewNotification, ToQuarantine, ToStore},
-    streams::{self, Group},
+    streams::{Group, Reader},
     validate::Validator,
 };
 
@@ -215,56 +215,20 @@ impl Consumer {
 
     /// Consumes until `stop` is set; an in-flight batch is finished and acknowledged first.
     pub async fn run(mut self, stop: Stop) {
-        let mut reader = None;
-        let mut group_ready = false;
+        let mut reader = Reader::new(self.group.clone(), self.client.clone(), self.settings.block);
         let claim_every = (self.settings.claim_idle / 2).max(Duration::from_secs(1));
         let mut last_claim: Option<Instant> = None;
         while !stop.is_set() {
-            if !group_ready {
-                match self.group.ensure(&mut self.redis).await {
-                    Ok(()) => group_ready = true,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot reach the events stream; retrying");
-                        stop.sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                }
-            }
             if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
                 last_claim = Some(Instant::now());
                 self.reclaim(&stop).await;
             }
-            let conn = match reader.as_mut() {
-                Some(conn) => conn,
-                None => match streams::blocking_connection(&self.client, self.settings.block).await
-                {
-                    Ok(conn) => reader.insert(conn),
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot connect to Redis; retrying");
-                        stop.sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                },
-            };
-            match self
-                .group
-                .read(conn, self.settings.batch_entries, self.settings.block)
-                .await
-            {
-                Ok(entries) if entries.is_empty() => {}
-                Ok(entries) => {
-                    let entries = entries.iter().map(decode).collect();
-                    self.process(entries, &stop).await;
-                }
-                Err(error) => {
-                    if error.code() == Some("NOGROUP") {
-                        group_ready = false;
-                    } else {
-                        tracing::warn!(%error, "reading the events stream failed; reconnecting");
-                        reader = None;
-                        stop.sleep(Duration::from_secs(1)).await;
-                    }
-                }
+            let entries = reader
+                .next(&mut self.redis, self.settings.batch_entries, &stop)
+                .await;
+            if !entries.is_empty() {
+                let entries = entries.iter().map(decode).collect();
+                self.process(entries, &stop).await;
             }
         }
         tracing::info!("event consumer stopped");
@@ -283,7 +247,10 @@ impl Consumer {
         {
             Ok(claimed) => claimed,
             Err(error) => {
-                tracing::warn!(%error, "reclaiming pending entries failed");
+                // No group yet (a fresh Redis) means nothing to reclaim.
+                if error.code() != Some("NOGROUP") {
+                    tracing::warn!(%error, "reclaiming pending entries failed");
+                }
                 return;
             }
         };

@@ -1,9 +1,8 @@
 //! The worker's Prometheus metrics: one typed struct, registered once.
 
-use anyhow::Context;
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry,
 };
 
 pub struct Metrics {
@@ -45,7 +44,7 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
-        let registry = Registry::new();
+        let registry = roost_common::metrics::registry()?;
         macro_rules! reg {
             ($m:expr) => {{
                 let m = $m;
@@ -154,21 +153,10 @@ impl Metrics {
             )?),
             registry,
         };
-        #[cfg(target_os = "linux")]
-        metrics
-            .registry
-            .register(Box::new(
-                prometheus::process_collector::ProcessCollector::for_self(),
-            ))
-            .context("registering the process collector")?;
         Ok(metrics)
     }
 
     pub fn render(&self) -> anyhow::Result<String> {
-        let mut buf = Vec::new();
-        TextEncoder::new()
-            .encode(&self.registry.gather(), &mut buf)
-            .context("encoding metrics")?;
-        String::from_utf8(buf).context("metrics are not UTF-8")
+        roost_common::metrics::render(&self.registry)
     }
 }

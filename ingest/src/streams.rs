@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use crate::Stop;
 use redis::{
     AsyncConnectionConfig, Client,
     aio::{ConnectionManager, MultiplexedConnection},
@@ -157,6 +158,70 @@ impl Group {
                 (entry, delivered)
             })
             .collect())
+    }
+}
+
+/// Blocking reads of one consumer group on a connection of their own, recovering by itself
+/// from a Redis restart (reconnect) and a deleted group (re-create).
+pub struct Reader {
+    pub group: Group,
+    client: Client,
+    block: Duration,
+    conn: Option<MultiplexedConnection>,
+    group_ready: bool,
+}
+
+impl Reader {
+    pub fn new(group: Group, client: Client, block: Duration) -> Self {
+        Self {
+            group,
+            client,
+            block,
+            conn: None,
+            group_ready: false,
+        }
+    }
+
+    /// New entries, at most `count`; empty when none came within the block time, or after a
+    /// short pause when Redis is away.
+    pub async fn next(
+        &mut self,
+        commands: &mut ConnectionManager,
+        count: usize,
+        stop: &Stop,
+    ) -> Vec<StreamId> {
+        if !self.group_ready {
+            if let Err(error) = self.group.ensure(commands).await {
+                tracing::warn!(stream = %self.group.stream, %error, "cannot reach the stream; retrying");
+                stop.sleep(Duration::from_secs(1)).await;
+                return Vec::new();
+            }
+            self.group_ready = true;
+        }
+        let conn = match self.conn.as_mut() {
+            Some(conn) => conn,
+            None => match blocking_connection(&self.client, self.block).await {
+                Ok(conn) => self.conn.insert(conn),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot connect to Redis; retrying");
+                    stop.sleep(Duration::from_secs(1)).await;
+                    return Vec::new();
+                }
+            },
+        };
+        match self.group.read(conn, count, self.block).await {
+            Ok(entries) => entries,
+            Err(error) if error.code() == Some("NOGROUP") => {
+                self.group_ready = false;
+                Vec::new()
+            }
+            Err(error) => {
+                tracing::warn!(stream = %self.group.stream, %error, "reading the stream failed; reconnecting");
+                self.conn = None;
+                stop.sleep(Duration::from_secs(1)).await;
+                Vec::new()
+            }
+        }
     }
 }
 

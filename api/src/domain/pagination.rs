@@ -33,6 +33,28 @@ fn invalid_cursor() -> ApiError {
     )
 }
 
+/// Decodes `<tag>:<microseconds>:<id>` (base64url): the time, range-checked, and the raw id.
+fn decode_time_and_id(raw: &str, tag: &str) -> Result<(DateTime<Utc>, String), ApiError> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
+    let mut parts = text.split(':');
+    let (Some(found), Some(micros), Some(id), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(invalid_cursor());
+    };
+    if found != tag {
+        return Err(invalid_cursor());
+    }
+    let micros: i64 = micros.parse().map_err(|_| invalid_cursor())?;
+    // Years 1..=9999: inside what PostgreSQL's timestamptz can compare against.
+    if !(-62_135_596_800_000_000..=253_402_300_799_000_000).contains(&micros) {
+        return Err(invalid_cursor());
+    }
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid_cursor)?;
+    Ok((at, id.to_owned()))
+}
+
 /// Position after an item ordered by (`created_at`, `id`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TimeCursor {
@@ -56,21 +78,8 @@ impl TimeCursor {
 
     pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
         let Some(raw) = raw else { return Ok(None) };
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
-        let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
-        let mut parts = text.split(':');
-        let (Some("t"), Some(micros), Some(id), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(invalid_cursor());
-        };
-        let micros: i64 = micros.parse().map_err(|_| invalid_cursor())?;
-        // Years 1..=9999: inside what PostgreSQL's timestamptz can compare against.
-        if !(-62_135_596_800_000_000..=253_402_300_799_000_000).contains(&micros) {
-            return Err(invalid_cursor());
-        }
+        let (created_at, id) = decode_time_and_id(raw, "t")?;
         let id: i64 = id.parse().map_err(|_| invalid_cursor())?;
-        let created_at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid_cursor)?;
         Ok(Some(Self { created_at, id }))
     }
 }
@@ -89,20 +98,8 @@ impl EventCursor {
 
     pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
         let Some(raw) = raw else { return Ok(None) };
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
-        let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
-        let mut parts = text.split(':');
-        let (Some("e"), Some(micros), Some(id), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(invalid_cursor());
-        };
-        let micros: i64 = micros.parse().map_err(|_| invalid_cursor())?;
-        if !(-62_135_596_800_000_000..=253_402_300_799_000_000).contains(&micros) {
-            return Err(invalid_cursor());
-        }
-        let id = uuid::Uuid::parse_str(id).map_err(|_| invalid_cursor())?;
-        let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid_cursor)?;
+        let (at, id) = decode_time_and_id(raw, "e")?;
+        let id = uuid::Uuid::parse_str(&id).map_err(|_| invalid_cursor())?;
         Ok(Some(Self { at, id }))
     }
 }

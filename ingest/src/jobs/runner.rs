@@ -21,7 +21,7 @@ use super::{
 use crate::{
     Stop,
     metrics::Metrics,
-    streams::{self, Group},
+    streams::{Group, Reader},
 };
 
 /// Why a run did not produce a result.
@@ -95,21 +95,10 @@ impl JobRunner {
     /// is time-capped) so their results are recorded and their entries acknowledged.
     pub async fn run(mut self, stop: Stop) {
         let permits = Arc::new(Semaphore::new(self.settings.concurrency));
-        let mut reader = None;
-        let mut group_ready = false;
+        let mut reader = Reader::new(self.group.clone(), self.client.clone(), self.block);
         let mut last_claim: Option<Instant> = None;
         let claim_every = (self.settings.lease / 2).max(Duration::from_secs(1));
         while !stop.is_set() {
-            if !group_ready {
-                match self.group.ensure(&mut self.redis).await {
-                    Ok(()) => group_ready = true,
-                    Err(error) => {
-                        tracing::warn!(%error, "cannot reach the jobs stream; retrying");
-                        stop.sleep(Duration::from_secs(1)).await;
-                        continue;
-                    }
-                }
-            }
             let free = permits.available_permits();
             if free == 0 {
                 stop.sleep(Duration::from_millis(50)).await;
@@ -127,34 +116,11 @@ impl JobRunner {
                         self.metrics.reclaimed.inc_by(claimed.len() as u64);
                         entries.extend(claimed.into_iter().map(|(e, _)| e));
                     }
-                    Err(error) => tracing::warn!(%error, "reclaiming jobs failed"),
+                    Err(error) => tracing::debug!(%error, "reclaiming jobs failed"),
                 }
             }
             if entries.is_empty() {
-                let conn = match reader.as_mut() {
-                    Some(conn) => conn,
-                    None => match streams::blocking_connection(&self.client, self.block).await {
-                        Ok(conn) => reader.insert(conn),
-                        Err(error) => {
-                            tracing::warn!(%error, "cannot connect to Redis; retrying");
-                            stop.sleep(Duration::from_secs(1)).await;
-                            continue;
-                        }
-                    },
-                };
-                match self.group.read(conn, free, self.block).await {
-                    Ok(read) => entries = read,
-                    Err(error) => {
-                        if error.code() == Some("NOGROUP") {
-                            group_ready = false;
-                        } else {
-                            tracing::warn!(%error, "reading the jobs stream failed; reconnecting");
-                            reader = None;
-                            stop.sleep(Duration::from_secs(1)).await;
-                        }
-                        continue;
-                    }
-                }
+                entries = reader.next(&mut self.redis, free, &stop).await;
             }
             for entry in entries {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
