@@ -158,15 +158,7 @@ async fn envelopes_are_checked_one_by_one(db: PgPool) {
     let res = app.send_events(&key, &big).await;
     assert_problem(res, 413, "payload_too_large").await;
 
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.metrics_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("roost_events_accepted_total 3"),
         "{metrics}"
@@ -425,15 +417,7 @@ async fn every_quarantine_reason_is_recorded(db: PgPool) {
         .await;
     assert_problem(res, 422, "validation_failed").await;
 
-    let metrics = reqwest::get(format!(
-        "http://127.0.0.1:{}/metrics",
-        worker.metrics_port()
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    let metrics = worker_metrics(&worker).await;
     assert!(
         metrics.contains("roost_ingest_quarantined_total{code=\"payload_invalid\"} 2"),
         "{metrics}"
@@ -611,15 +595,7 @@ async fn the_relay_publishes_what_a_crash_left_in_the_outbox(db: PgPool) {
         (count(&app.db, "SELECT count(*) FROM outbox").await == 0).then_some(())
     })
     .await;
-    let metrics = reqwest::get(format!(
-        "http://127.0.0.1:{}/metrics",
-        worker.metrics_port()
-    ))
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    let metrics = worker_metrics(&worker).await;
     assert!(
         metrics.contains("roost_outbox_relayed_total 1"),
         "{metrics}"

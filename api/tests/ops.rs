@@ -55,15 +55,7 @@ async fn metrics_are_served_on_their_own_port(db: PgPool) {
     let app = spawn_app(db).await;
     let token = app.register("alice").await;
     app.get("/v1/users/nobody", &token).await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.metrics_base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(
             r#"http_requests_total{method="GET",route="/v1/users/{username}",status="404"} 1"#

@@ -111,6 +111,11 @@ impl TestApp {
         self.worker_with(&[]).await
     }
 
+    /// This app's Prometheus metrics (from its metrics listener).
+    pub async fn metrics(&self) -> String {
+        scrape(&format!("{}/metrics", self.metrics_base)).await
+    }
+
     /// A Redis connection to the test Redis.
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.vars["ROOST_REDIS_URL"].as_str())
@@ -339,4 +344,18 @@ pub fn pageview(session: &str, timestamp: &str) -> Value {
         "data": {"host": "shop.example", "path": "/"},
         "timestamp": timestamp,
     })
+}
+
+/// The text of a metrics endpoint.
+pub async fn scrape(url: &str) -> String {
+    reqwest::get(url).await.unwrap().text().await.unwrap()
+}
+
+/// An in-process worker's metrics.
+pub async fn worker_metrics(worker: &roost_ingest::Worker) -> String {
+    scrape(&format!(
+        "http://127.0.0.1:{}/metrics",
+        worker.metrics_port()
+    ))
+    .await
 }
