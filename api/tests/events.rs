@@ -703,3 +703,51 @@ async fn the_cli_manages_applications(db: PgPool) {
     assert_problem(res, 401, "invalid_api_key").await;
     assert!(!cli(&["revoke-app", "7d3c1c52-0000-4000-8000-000000000000"]).0);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn several_workers_share_the_stream(db: PgPool) {
+    let app = spawn_app(db).await;
+    let first = app.worker().await;
+    let second = app.worker().await;
+    let (_, key) = app.create_application("web").await;
+    let sends = (0..40).map(|_| {
+        let batch: Vec<Value> = (0..50)
+            .map(|_| pageview(SESSION, "2026-11-23T10:00:00Z"))
+            .collect();
+        let (app, key) = (&app, &key);
+        async move { app.send_events(key, &Value::Array(batch)).await.status() }
+    });
+    let statuses = futures_util::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 202));
+    eventually(30, "2000 stored events", || async {
+        (count(&app.db, "SELECT count(*) FROM events").await == 2000).then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(&app.db, "SELECT count(DISTINCT id) FROM events").await,
+        2000
+    );
+    let mut redis = app.redis().await;
+    let consumers: Vec<redis::Value> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(app.key("events"))
+        .arg("ingest")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(consumers.len(), 2, "both workers joined the group");
+    let stored_by_each: Vec<String> = [&first, &second]
+        .iter()
+        .map(|w| w.metrics.events_stored.get().to_string())
+        .collect();
+    let total: u64 = [&first, &second]
+        .iter()
+        .map(|w| w.metrics.events_stored.get())
+        .sum();
+    assert_eq!(
+        total, 2000,
+        "each event stored by exactly one worker: {stored_by_each:?}"
+    );
+    first.shutdown().await;
+    second.shutdown().await;
+}
