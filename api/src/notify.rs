@@ -153,13 +153,21 @@ pub async fn deliver(state: &AppState, user_id: i64, rows: Vec<NotificationRow>)
             item: serde_json::to_value(&item).unwrap_or_default(),
         };
         if let Ok(payload) = serde_json::to_string(&fanout) {
-            let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                .arg(&state.keys.notifications)
-                .arg(payload)
-                .query_async(&mut redis)
-                .await;
-            if let Err(error) = published {
-                tracing::warn!(%error, "fanning a notification out to other replicas failed");
+            // Claimed already: other replicas' sockets only get it through this message, so
+            // ride out a brief Redis hiccup (the connection reconnects by itself).
+            for attempt in 1..=3 {
+                let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+                    .arg(&state.keys.notifications)
+                    .arg(&payload)
+                    .query_async(&mut redis)
+                    .await;
+                match published {
+                    Ok(_) => break,
+                    Err(error) if attempt == 3 => {
+                        tracing::warn!(%error, "fanning a notification out to other replicas failed");
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100 * attempt)).await,
+                }
             }
         }
     }

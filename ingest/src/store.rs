@@ -137,7 +137,7 @@ pub async fn write_batch(
         outcome.duplicates = events.len() as u64 - stored;
     }
     if !quarantine.is_empty() {
-        let codes: Vec<(String, &'static str)> = sqlx::query_as(
+        let codes: Vec<String> = sqlx::query_scalar(
             "INSERT INTO ingest_errors (source, application_id, code, message, event, received_at)
              SELECT t.source, a.id, t.code, t.message, t.event, t.received_at
              FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[],
@@ -145,7 +145,7 @@ pub async fn write_batch(
                  AS t(source, application_id, code, message, event, received_at)
              LEFT JOIN applications a ON a.id = t.application_id
              ON CONFLICT (source) DO NOTHING
-             RETURNING source, code",
+             RETURNING code",
         )
         .bind(
             quarantine
@@ -164,11 +164,9 @@ pub async fn write_batch(
         .bind(quarantine.iter().map(|q| &q.event).collect::<Vec<_>>())
         .bind(quarantine.iter().map(|q| q.received_at).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|(source, code): (String, String)| (source, code_str(&code)))
-        .collect();
-        outcome.quarantined = codes.into_iter().map(|(_, c)| c).collect();
+        .await?;
+        // Only rows new to the quarantine count (a redelivered batch finds them there).
+        outcome.quarantined = codes.iter().map(|c| code_str(c)).collect();
     }
     if !notifications.is_empty() {
         let created: Vec<(i64, i64)> = sqlx::query_as(
