@@ -52,6 +52,19 @@ async fn wait_done(app: &TestApp, token: &str, id: &str) -> Value {
     .await
 }
 
+/// Makes a job look like `attempts` runs started and their worker died (the lease expired).
+async fn interrupted(db: &PgPool, id: &str, attempts: i32) {
+    sqlx::query(
+        "UPDATE jobs SET status = 'running', attempts = $2, lease_until = now() - interval '1 second'
+         WHERE id = $1::uuid",
+    )
+    .bind(id)
+    .bind(attempts)
+    .execute(db)
+    .await
+    .unwrap();
+}
+
 async fn create(app: &TestApp, token: &str, body: Value) -> String {
     let res = app.post("/v1/jobs", token, body).await;
     assert_eq!(res.status(), 202);
@@ -257,14 +270,7 @@ async fn an_interrupted_run_is_run_again(db: PgPool) {
         .query_async(&mut redis)
         .await
         .unwrap();
-    sqlx::query(
-        "UPDATE jobs SET status = 'running', attempts = 1, lease_until = now() - interval '1 second'
-         WHERE id = $1::uuid",
-    )
-    .bind(&id)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    interrupted(&app.db, &id, 1).await;
     let worker = app.worker().await;
     let job = wait_done(&app, &alice, &id).await;
     assert_eq!(job["status"], "succeeded", "{job}");
@@ -284,14 +290,7 @@ async fn a_job_interrupted_too_often_fails(db: PgPool) {
     let alice = app.register("alice").await;
     let id = create(&app, &alice, json!({"kind": "word_count", "text": "x"})).await;
     // Three runs already died (the limit is 3): the next claim gives up.
-    sqlx::query(
-        "UPDATE jobs SET status = 'running', attempts = 3, lease_until = now() - interval '1 hour'
-         WHERE id = $1::uuid",
-    )
-    .bind(&id)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    interrupted(&app.db, &id, 3).await;
     let worker = app.worker().await;
     let job = wait_done(&app, &alice, &id).await;
     assert_eq!(job["status"], "failed");

@@ -28,7 +28,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::{
-    Stop,
+    Handles, Stop,
     metrics::Metrics,
     store::{self, NewNotification, ToQuarantine, ToStore},
     streams::{Group, Reader},
@@ -188,15 +188,15 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    pub fn new(
-        db: PgPool,
-        redis: ConnectionManager,
-        client: redis::Client,
-        keys: Keys,
-        consumer: String,
-        settings: PipelineSettings,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(handles: Handles, settings: PipelineSettings) -> Self {
+        let Handles {
+            db,
+            redis,
+            client,
+            keys,
+            consumer,
+            metrics,
+        } = handles;
         Self {
             db,
             redis,
@@ -466,7 +466,7 @@ impl Consumer {
                                 to_store.push(ToStore {
                                     application: *application,
                                     received_at: *received_at,
-                                    event: event.clone(),
+                                    event,
                                 });
                             }
                             Err(rejection) => quarantine.push(ToQuarantine {

@@ -49,6 +49,19 @@ impl Stop {
     }
 }
 
+/// What every loop of a worker shares: the database, the command connection to Redis, the
+/// client that opens blocking-read connections, the key names, this worker's consumer name and
+/// the metrics.
+#[derive(Clone)]
+pub struct Handles {
+    pub db: PgPool,
+    pub redis: redis::aio::ConnectionManager,
+    pub client: redis::Client,
+    pub keys: Keys,
+    pub consumer: String,
+    pub metrics: Arc<Metrics>,
+}
+
 /// A running worker.
 pub struct Worker {
     stop: watch::Sender<bool>,
@@ -109,25 +122,20 @@ impl Worker {
 
         let (stop_tx, stop_rx) = watch::channel(false);
         let stop = Stop(stop_rx);
-        let consumer = Consumer::new(
-            db.clone(),
-            redis.clone(),
-            client.clone(),
-            keys.clone(),
-            name.clone(),
-            settings.pipeline.clone(),
-            metrics.clone(),
-        );
-        let runner = JobRunner::new(
-            db.clone(),
-            redis.clone(),
+        let handles = Handles {
+            db: db.clone(),
+            redis: redis.clone(),
             client,
-            keys.clone(),
-            name.clone(),
+            keys: keys.clone(),
+            consumer: name.clone(),
+            metrics: metrics.clone(),
+        };
+        let consumer = Consumer::new(handles.clone(), settings.pipeline.clone());
+        let runner = JobRunner::new(
+            handles,
             settings.jobs.clone(),
             settings.pipeline.block,
             fetcher,
-            metrics.clone(),
         );
         let maintenance = Maintenance {
             db,

@@ -10,11 +10,11 @@ use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-/// An event ready to store.
-pub struct ToStore {
+/// An event ready to store (borrowed from its decoded entry).
+pub struct ToStore<'a> {
     pub application: Uuid,
     pub received_at: DateTime<Utc>,
-    pub event: Event,
+    pub event: &'a Event,
 }
 
 /// Something for the quarantine. `source` keeps re-processing idempotent: `event:<id>` for a
@@ -80,7 +80,7 @@ pub fn notification_for(event: &Event) -> Option<NewNotification> {
 /// Writes one batch. The caller commits (then acknowledges the entries).
 pub async fn write_batch(
     tx: &mut PgConnection,
-    events: &[ToStore],
+    events: &[ToStore<'_>],
     quarantine: &[ToQuarantine],
     notifications: &[NewNotification],
     outbox_ids: &[Uuid],
@@ -89,7 +89,7 @@ pub async fn write_batch(
     if !events.is_empty() {
         // One row per id: a batch may carry the same id twice (a client retry).
         let mut seen = HashSet::with_capacity(events.len());
-        let unique: Vec<&ToStore> = events.iter().filter(|e| seen.insert(e.event.id)).collect();
+        let unique: Vec<&ToStore<'_>> = events.iter().filter(|e| seen.insert(e.event.id)).collect();
         let stored = sqlx::query(
             "WITH input AS (
                  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],

@@ -19,7 +19,7 @@ use super::{
     wordcount::{self, Sort, WordCount},
 };
 use crate::{
-    Stop,
+    Handles, Stop,
     metrics::Metrics,
     streams::{Group, Reader},
 };
@@ -62,18 +62,15 @@ pub struct JobRunner {
 }
 
 impl JobRunner {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        db: PgPool,
-        redis: ConnectionManager,
-        client: redis::Client,
-        keys: Keys,
-        consumer: String,
-        settings: JobSettings,
-        block: Duration,
-        fetcher: Fetcher,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    pub fn new(handles: Handles, settings: JobSettings, block: Duration, fetcher: Fetcher) -> Self {
+        let Handles {
+            db,
+            redis,
+            client,
+            keys,
+            consumer,
+            metrics,
+        } = handles;
         Self {
             group: Group {
                 stream: keys.jobs.clone(),
