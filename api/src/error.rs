@@ -15,6 +15,7 @@ pub enum Code {
     PayloadTooLarge,
     InvalidCursor,
     NotFound,
+    MethodNotAllowed,
     Unauthorized,
     Forbidden,
     UsernameTaken,
@@ -49,6 +50,7 @@ impl Code {
             Self::PayloadTooLarge => "payload_too_large",
             Self::InvalidCursor => "invalid_cursor",
             Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
             Self::Unauthorized => "unauthorized",
             Self::Forbidden => "forbidden",
             Self::UsernameTaken => "username_taken",
@@ -96,6 +98,7 @@ impl Code {
                 StatusCode::UNAUTHORIZED
             }
             Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UsernameTaken
             | Self::EmailTaken
             | Self::AlreadyReposted
@@ -113,6 +116,7 @@ impl Code {
             Self::PayloadTooLarge => "Payload too large",
             Self::InvalidCursor => "Invalid cursor",
             Self::NotFound => "Not found",
+            Self::MethodNotAllowed => "Method not allowed",
             Self::Unauthorized => "Unauthorized",
             Self::Forbidden => "Forbidden",
             Self::UsernameTaken => "Username taken",
@@ -181,6 +185,8 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
+    /// The `Allow` header of a 405: the methods the path does answer to.
+    pub allow: Option<String>,
     /// The internal cause of a 500, logged by the request logger, never sent.
     pub source: Option<anyhow::Error>,
 }
@@ -194,6 +200,7 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
+            allow: None,
             source: None,
         }
     }
@@ -228,6 +235,18 @@ impl ApiError {
 
     pub fn not_found() -> Self {
         Self::new(Code::NotFound, "The requested resource does not exist.")
+    }
+
+    /// 405 for a path that exists under other methods.
+    pub fn method_not_allowed(method: &str, allowed: &[&str]) -> Self {
+        let allow = allowed.join(", ");
+        Self {
+            allow: Some(allow.clone()),
+            ..Self::new(
+                Code::MethodNotAllowed,
+                format!("{method} is not supported here; use {allow}."),
+            )
+        }
     }
 
     pub fn user_not_found(username: &str) -> Self {
@@ -325,6 +344,9 @@ impl ResponseError for ApiError {
         response.content_type("application/problem+json");
         if let Some(seconds) = self.retry_after {
             response.insert_header(("Retry-After", seconds.to_string()));
+        }
+        if let Some(allow) = &self.allow {
+            response.insert_header(("Allow", allow.as_str()));
         }
         if matches!(self.code, Code::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));

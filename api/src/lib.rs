@@ -107,7 +107,9 @@ impl Application {
                 .service(routes::ops::readyz)
                 .service(utoipa_actix_web::scope("/v1").configure(routes::configure))
                 .split_for_parts();
-            app.service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
+            let route_table = web::Data::new(routes::RouteTable::from_openapi(&api));
+            app.app_data(route_table)
+                .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
                 .route("/docs", web::get().to(docs_redirect))
                 .default_service(web::to(routes::not_found))
                 .wrap(from_fn(telemetry::observe))

@@ -145,9 +145,87 @@ pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::new(JSON_LIMIT)
 }
 
-/// The default service: unknown routes are 404 `not_found`.
-pub async fn not_found(_req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::not_found())
+/// Every documented path with the methods it answers to, read from the OpenAPI document the
+/// routes registered themselves in: the fallback tells "no such path" (404) from "not with
+/// this method" (405 with `Allow`) without a second list of routes to keep in step.
+#[derive(Clone, Debug, Default)]
+pub struct RouteTable(Vec<(Vec<Segment>, Vec<&'static str>)>);
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Segment {
+    Literal(String),
+    Param,
+}
+
+impl RouteTable {
+    pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
+        let routes = doc
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let segments = path
+                    .split('/')
+                    .map(|s| {
+                        if s.starts_with('{') && s.ends_with('}') {
+                            Segment::Param
+                        } else {
+                            Segment::Literal(s.to_owned())
+                        }
+                    })
+                    .collect();
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                ];
+                let allowed = methods
+                    .into_iter()
+                    .filter_map(|(m, present)| present.then_some(m))
+                    .collect();
+                (segments, allowed)
+            })
+            .collect();
+        Self(routes)
+    }
+
+    /// The methods `path` answers to: those of every route of that shape (none when no route
+    /// has it).
+    pub fn allowed(&self, path: &str) -> Vec<&'static str> {
+        let parts: Vec<&str> = path.split('/').collect();
+        let matches = |segments: &[Segment]| {
+            segments.len() == parts.len()
+                && segments.iter().zip(&parts).all(|(s, p)| match s {
+                    Segment::Literal(l) => l == p,
+                    Segment::Param => !p.is_empty(),
+                })
+        };
+        let mut allowed: Vec<&'static str> = self
+            .0
+            .iter()
+            .filter(|(segments, _)| matches(segments))
+            .flat_map(|(_, methods)| methods.iter().copied())
+            .collect();
+        allowed.sort_unstable();
+        allowed.dedup();
+        allowed
+    }
+}
+
+/// The default service: a known path with another method is 405 `method_not_allowed` (with
+/// `Allow`); anything else is 404 `not_found`.
+pub async fn not_found(
+    req: HttpRequest,
+    routes: web::Data<RouteTable>,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    let allowed = routes.allowed(req.path());
+    if allowed.is_empty() {
+        Err(ApiError::not_found())
+    } else {
+        Err(ApiError::method_not_allowed(req.method().as_str(), &allowed))
+    }
 }
 
 /// Parses an optional RFC 3339 time filter. A `+` decoded to a space by form encoding is
@@ -188,6 +266,24 @@ impl Errors {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_table_tells_unknown_paths_from_other_methods() {
+        use utoipa::openapi::{HttpMethod, OpenApiBuilder, PathItem, PathsBuilder, path::Operation};
+        let doc = OpenApiBuilder::new()
+            .paths(
+                PathsBuilder::new()
+                    .path("/v1/posts/{id}", PathItem::new(HttpMethod::Get, Operation::new()))
+                    .path("/v1/posts", PathItem::new(HttpMethod::Post, Operation::new())),
+            )
+            .build();
+        let table = RouteTable::from_openapi(&doc);
+        assert_eq!(table.allowed("/v1/posts/42"), vec!["GET"]);
+        assert_eq!(table.allowed("/v1/posts"), vec!["POST"]);
+        assert!(table.allowed("/v1/posts/42/nope").is_empty());
+        assert!(table.allowed("/v1/posts/").is_empty());
+        assert!(table.allowed("/v2/posts").is_empty());
+    }
 
     #[test]
     fn time_filters() {

@@ -1,6 +1,5 @@
 //! Test harness: starts the real application on port 0 against the test's own fresh database
 //! (from `#[sqlx::test]`) and the private test Redis, with its own key prefix.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 

@@ -1,7 +1,6 @@
-mod common;
-
-use common::*;
+use crate::common::*;
 use reqwest::Method;
+use serde_json::json;
 use sqlx::PgPool;
 
 #[sqlx::test(migrations = "../migrations")]
@@ -48,6 +47,23 @@ async fn unknown_routes_are_problem_404s(db: PgPool) {
         "not_found",
     )
     .await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn known_paths_with_another_method_are_405_with_allow(db: PgPool) {
+    let app = spawn_app(db).await;
+    let token = app.register("alice").await;
+    let res = app.delete("/v1/posts/1", &token).await;
+    assert_eq!(res.headers()["allow"], "GET");
+    assert_problem(res, 405, "method_not_allowed").await;
+    let res = app.get("/v1/auth/login", &token).await;
+    assert_eq!(res.headers()["allow"], "POST");
+    assert_problem(res, 405, "method_not_allowed").await;
+    let res = app.post("/v1/me/subscriptions/bob", &token, json!({})).await;
+    assert_eq!(res.headers()["allow"], "DELETE, PUT");
+    assert_problem(res, 405, "method_not_allowed").await;
+    // One segment more is an unknown path again.
+    assert_problem(app.get("/v1/posts/1/nope", &token).await, 404, "not_found").await;
 }
 
 #[sqlx::test(migrations = "../migrations")]

@@ -1,6 +1,5 @@
 //! Weekly event partitions: created ahead, rows caught by the default partition moved in,
 //! and retention dropping whole weeks with their ids.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use chrono::{Duration, Utc};
 use roost_ingest::maintenance::ensure_partitions;

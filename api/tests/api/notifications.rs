@@ -1,12 +1,9 @@
 //! Notifications: created by the worker from `comment.created`, delivered exactly once by
 //! `unsent` calls and WebSockets, fanned out across API replicas.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::{collections::HashMap, time::Duration};
 
-use common::*;
+use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use sqlx::PgPool;

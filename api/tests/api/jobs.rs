@@ -1,12 +1,9 @@
 //! Jobs: `word_count` over a text or a URL, queued through Redis and run by the worker; the
 //! SSRF rules; failures; a job surviving an interrupted run.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::{

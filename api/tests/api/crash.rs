@@ -2,9 +2,6 @@
 //! (then restart it), or an API process in the middle of requests. Afterwards every event that
 //! got a 202 is stored exactly once, and every committed comment produced exactly one
 //! notification. The figures are printed (run with `--nocapture` to see them).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::{
     collections::HashSet,
@@ -17,7 +14,7 @@ use std::{
     time::Duration,
 };
 
-use common::{ADMIN_TOKEN, PASSWORD, database_url, eventually, free_port};
+use crate::common::{ADMIN_TOKEN, PASSWORD, database_url, eventually, free_port};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Mutex;

@@ -1,15 +1,13 @@
 //! Runs the real `roost-api` binary and reads what it writes to stdout: one JSON line per
 //! request with the fields operators search by, and never a password or a token.
 
-mod common;
-
 use std::{
     io::Read,
     process::{Command, Stdio},
     time::Duration,
 };
 
-use common::{PASSWORD, database_url, free_port};
+use crate::common::{PASSWORD, database_url, free_port};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 

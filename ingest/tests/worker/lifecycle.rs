@@ -1,5 +1,4 @@
 //! The ingest binary checks the schema version, runs until SIGTERM and exits 0.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::{
     io::{BufRead, BufReader},

@@ -1,10 +1,7 @@
 //! The analytics reports (SQL in analytics/v1/*.sql), served by the admin routes.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use crate::common::*;
 use chrono::{Duration, Utc};
-use common::*;
 use serde_json::json;
 use sqlx::PgPool;
 

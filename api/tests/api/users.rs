@@ -1,6 +1,4 @@
-mod common;
-
-use common::*;
+use crate::common::*;
 use sqlx::PgPool;
 
 #[sqlx::test(migrations = "../migrations")]

@@ -1,12 +1,9 @@
 //! The event ingest API and the worker behind it: applications, envelopes, idempotency,
 //! session ordering, the quarantine, Redis outages, schemas and the admin queries.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod common;
 
 use std::collections::HashSet;
 
-use common::*;
+use crate::common::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
