@@ -224,7 +224,10 @@ pub async fn not_found(
     if allowed.is_empty() {
         Err(ApiError::not_found())
     } else {
-        Err(ApiError::method_not_allowed(req.method().as_str(), &allowed))
+        Err(ApiError::method_not_allowed(
+            req.method().as_str(),
+            &allowed,
+        ))
     }
 }
 
@@ -269,12 +272,20 @@ mod tests {
 
     #[test]
     fn route_table_tells_unknown_paths_from_other_methods() {
-        use utoipa::openapi::{HttpMethod, OpenApiBuilder, PathItem, PathsBuilder, path::Operation};
+        use utoipa::openapi::{
+            HttpMethod, OpenApiBuilder, PathItem, PathsBuilder, path::Operation,
+        };
         let doc = OpenApiBuilder::new()
             .paths(
                 PathsBuilder::new()
-                    .path("/v1/posts/{id}", PathItem::new(HttpMethod::Get, Operation::new()))
-                    .path("/v1/posts", PathItem::new(HttpMethod::Post, Operation::new())),
+                    .path(
+                        "/v1/posts/{id}",
+                        PathItem::new(HttpMethod::Get, Operation::new()),
+                    )
+                    .path(
+                        "/v1/posts",
+                        PathItem::new(HttpMethod::Post, Operation::new()),
+                    ),
             )
             .build();
         let table = RouteTable::from_openapi(&doc);

@@ -59,7 +59,9 @@ async fn known_paths_with_another_method_are_405_with_allow(db: PgPool) {
     let res = app.get("/v1/auth/login", &token).await;
     assert_eq!(res.headers()["allow"], "POST");
     assert_problem(res, 405, "method_not_allowed").await;
-    let res = app.post("/v1/me/subscriptions/bob", &token, json!({})).await;
+    let res = app
+        .post("/v1/me/subscriptions/bob", &token, json!({}))
+        .await;
     assert_eq!(res.headers()["allow"], "DELETE, PUT");
     assert_problem(res, 405, "method_not_allowed").await;
     // One segment more is an unknown path again.
