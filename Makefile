@@ -1,13 +1,15 @@
 # Developer entry points. See scripts/stack.sh for the private PostgreSQL + Redis.
 .DEFAULT_GOAL := help
 
-.PHONY: help run test fmt lint stack-up stack-down clean-stack
+.PHONY: help run test bench fmt lint stack-up stack-down clean-stack
 
 help:
 	@echo "Targets:"
 	@echo "  run          start dev stack (pg :55432, redis :56379), migrate, run roost-api + roost-ingest"
 	@echo "  test         fresh test stack (pg :55433, redis :56380), fmt check, clippy, tests"
 	@echo "               (extra runner args: make test ARGS='-- some_filter')"
+	@echo "  bench        SPEC §5 benchmarks on release builds (pg :55434, redis :56381, api :18080);"
+	@echo "               report in .roost/bench/report.md (settings: scripts/bench.sh header)"
 	@echo "  fmt          cargo fmt --all"
 	@echo "  lint         cargo fmt --all --check + cargo clippy --workspace --all-targets -D warnings"
 	@echo "  stack-up     start the 'run' profile stack (env: scripts/stack.sh env run)"
@@ -19,6 +21,9 @@ run:
 
 test:
 	scripts/test.sh $(ARGS)
+
+bench:
+	scripts/bench.sh
 
 fmt:
 	cargo fmt --all
@@ -36,3 +41,4 @@ stack-down:
 clean-stack:
 	scripts/stack.sh down run --purge
 	scripts/stack.sh down test --purge
+	scripts/stack.sh down bench --purge

@@ -2,7 +2,7 @@
 # Private PostgreSQL + Redis for local development and tests.
 #
 # Usage: scripts/stack.sh up|down|status|env <profile> [--purge]
-#   profile: run | test
+#   profile: run | test | bench
 #   up      install packages if missing, init + start both services (idempotent)
 #   down    stop both services (succeeds if not running); --purge also deletes
 #           the profile's state directory
@@ -10,7 +10,8 @@
 #   env     print `export` lines for DATABASE_URL / ROOST_DATABASE_URL / ROOST_REDIS_URL
 #
 # State lives in $REPO/.roost/<profile>/. Ports (override with ROOST_PG_PORT /
-# ROOST_REDIS_PORT): run -> pg 55432, redis 56379; test -> pg 55433, redis 56380.
+# ROOST_REDIS_PORT): run -> pg 55432, redis 56379; test -> pg 55433, redis 56380;
+# bench -> pg 55434, redis 56381.
 set -euo pipefail
 
 readonly DB_USER=roost
@@ -30,7 +31,7 @@ die() {
 
 usage() {
   cat >&2 <<'EOF'
-usage: scripts/stack.sh up|down|status|env <run|test> [--purge]
+usage: scripts/stack.sh up|down|status|env <run|test|bench> [--purge]
   up      install (if needed), initialise and start PostgreSQL + Redis
   down    stop both; with --purge also delete .roost/<profile>/
   status  show whether each service is running
@@ -49,7 +50,7 @@ PURGE=0
 for arg in "$@"; do
   case "$arg" in
     --purge) PURGE=1 ;;
-    run | test)
+    run | test | bench)
       [[ -z "$PROFILE" ]] || usage
       PROFILE="$arg"
       ;;
@@ -67,6 +68,10 @@ case "$PROFILE" in
   test)
     PG_PORT="${ROOST_PG_PORT:-55433}"
     REDIS_PORT="${ROOST_REDIS_PORT:-56380}"
+    ;;
+  bench)
+    PG_PORT="${ROOST_PG_PORT:-55434}"
+    REDIS_PORT="${ROOST_REDIS_PORT:-56381}"
     ;;
 esac
 [[ "$PG_PORT" =~ ^[0-9]+$ ]] || die "ROOST_PG_PORT must be numeric (got '$PG_PORT')"

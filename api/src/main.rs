@@ -30,6 +30,13 @@ enum Command {
         /// The application's id.
         id: uuid::Uuid,
     },
+    /// Measure the raw argon2id verification rate of this host's hashing pool
+    /// (ROOST_HASH_WORKERS threads): the ceiling of logins per second per replica.
+    HashRate {
+        /// How long to measure, in seconds.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+    },
 }
 
 #[tokio::main]
@@ -69,6 +76,23 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("no client application with id {id}");
             }
             println!("revoked {id}");
+        }
+        Command::HashRate { seconds } => {
+            let workers = settings.auth.hash_workers;
+            let hasher = roost_api::auth::password::PasswordHasher::new(
+                workers,
+                roost_api::auth::password::owasp_params(),
+            )?;
+            let (done, secs) = hasher
+                .verify_rate(std::time::Duration::from_secs(seconds.max(1)))
+                .await?;
+            let rate = serde_json::json!({
+                "workers": workers,
+                "verifications": done,
+                "seconds": secs,
+                "per_second": done as f64 / secs,
+            });
+            println!("{rate}");
         }
         Command::Serve => {
             let version = db::check_schema(&pool).await?;

@@ -1,7 +1,10 @@
 //! argon2id password hashing on a bounded pool of blocking threads, so a login storm can use
 //! at most `hash_workers` cores and never stalls the async runtime.
 
-use std::sync::Arc;
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use anyhow::{Context, anyhow};
 use argon2::{
@@ -73,6 +76,34 @@ impl PasswordHasher {
         Ok(known && ok)
     }
 
+    /// The pool's raw verification rate: verifies one hash with every worker busy for
+    /// `duration` and returns (verifications, seconds). Capacity planning for logins
+    /// (`roost-api hash-rate`); the login benchmark compares its logins/s against this.
+    pub async fn verify_rate(&self, duration: Duration) -> anyhow::Result<(u64, f64)> {
+        let hash: Arc<str> = self.hash(SecretString::from("rate-probe")).await?.into();
+        let started = Instant::now();
+        let loops = (0..self.permits.available_permits()).map(|_| {
+            let hasher = self.clone();
+            let hash = hash.clone();
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while started.elapsed() < duration {
+                    let stored = Some(hash.to_string());
+                    hasher
+                        .verify(SecretString::from("rate-probe"), stored)
+                        .await?;
+                    done += 1;
+                }
+                anyhow::Ok(done)
+            })
+        });
+        let mut total = 0;
+        for done in futures_util::future::join_all(loops).await {
+            total += done.context("a verification loop panicked")??;
+        }
+        Ok((total, started.elapsed().as_secs_f64()))
+    }
+
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
@@ -94,6 +125,13 @@ mod tests {
 
     fn fast() -> PasswordHasher {
         PasswordHasher::new(1, Params::new(1024, 1, 1, None).unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn verify_rate_counts_verifications() {
+        let (done, seconds) = fast().verify_rate(Duration::from_millis(50)).await.unwrap();
+        assert!(done > 0);
+        assert!(seconds >= 0.05);
     }
 
     #[tokio::test]
