@@ -1,6 +1,7 @@
 -- The benchmark data set (SPEC §5): :users users, each following :subs others, :posts posts
--- (one in ten a quote), :events stored analytics events. Run by scripts/bench.sh with psql
--- variables; every seeded user gets the password hash of the already registered user `benchseed`.
+-- (one in ten a quote). Run once by scripts/bench.sh with psql variables; every seeded user gets
+-- the password hash of the already registered user `benchseed`. The stored events are reset by
+-- seed-events.sql before every run.
 \set ON_ERROR_STOP on
 \timing on
 
@@ -49,25 +50,8 @@ UPDATE users u SET posts_count = c.n
 FROM (SELECT author_id, count(*) AS n FROM posts GROUP BY author_id) c
 WHERE u.id = c.author_id;
 
--- Stored events of one application, received now (so they sit in the current week's
--- partition) with client timestamps over the last 30 days, in 100k sessions.
-INSERT INTO event_ids (id, received_at)
-SELECT md5('bench-event-' || i)::uuid, now() FROM generate_series(1, :events) AS i;
-
-INSERT INTO events (id, application_id, session_id, category, name, data, "timestamp", received_at)
-SELECT md5('bench-event-' || i)::uuid,
-       (SELECT id FROM applications WHERE name = 'bench'),
-       md5('bench-session-' || (i % 100000))::uuid,
-       'page interaction', 'pageview',
-       jsonb_build_object('host', 'bench.example', 'path', '/page/' || (i % 1000)),
-       now() - interval '30 days' + i * (interval '30 days' / :events),
-       now()
-FROM generate_series(1, :events) AS i;
-
 COMMIT;
 
 VACUUM ANALYZE users;
 VACUUM ANALYZE subscriptions;
 VACUUM ANALYZE posts;
-VACUUM ANALYZE event_ids;
-VACUUM ANALYZE events;

@@ -75,8 +75,14 @@ pub struct LimitSettings {
 pub struct PipelineSettings {
     /// Name of this worker in the consumer groups (default: host name and process id).
     pub consumer_name: Option<String>,
-    /// Stream entries read per batch (each entry holds one accepted request's events).
+    /// Event consumers per worker process, each reading and committing its own batches (one
+    /// waits on PostgreSQL's commit while another reads and writes).
+    pub consumers: usize,
+    /// Most stream entries read per batch (each entry holds one accepted request's events).
     pub batch_entries: usize,
+    /// Bytes of entries one read aims at: a consumer reading large entries reads fewer of
+    /// them, which bounds its memory (an entry holds up to 1 MiB).
+    pub batch_bytes: usize,
     /// How long one blocking stream read waits for new entries.
     pub block: Duration,
     /// A pending entry idle this long is presumed abandoned by a dead worker and reclaimed.
@@ -234,7 +240,11 @@ impl Settings {
             },
             pipeline: PipelineSettings {
                 consumer_name: src.raw("ROOST_CONSUMER_NAME"),
-                batch_entries: src.parse("ROOST_INGEST_BATCH_ENTRIES", 200usize)?.max(1),
+                consumers: src.parse("ROOST_INGEST_CONSUMERS", 2usize)?.max(1),
+                batch_entries: src.parse("ROOST_INGEST_BATCH_ENTRIES", 1000usize)?.max(1),
+                batch_bytes: src
+                    .parse("ROOST_INGEST_BATCH_BYTES", 16 * 1024 * 1024usize)?
+                    .max(1),
                 block: src.millis("ROOST_INGEST_BLOCK_MS", 1000)?,
                 claim_idle: src.secs("ROOST_INGEST_CLAIM_IDLE_SECONDS", 30)?,
                 max_deliveries: src.parse("ROOST_INGEST_MAX_DELIVERIES", 5u64)?.max(1),

@@ -176,6 +176,45 @@ fn is_data_error(error: &sqlx::Error) -> bool {
     }
 }
 
+/// How many entries the next read asks for: about `batch_bytes` worth at the recent entry size,
+/// at most `batch_entries`. The size estimate follows a larger read at once and decays by
+/// half per read towards smaller ones, so a consumer of 1 MiB entries reads a handful at a time.
+struct ReadSize {
+    max_entries: usize,
+    budget: usize,
+    entry_bytes: usize,
+}
+
+impl ReadSize {
+    fn new(settings: &PipelineSettings) -> Self {
+        Self {
+            max_entries: settings.batch_entries,
+            budget: settings.batch_bytes,
+            // Until the first read: assume sizeable entries.
+            entry_bytes: 64 * 1024,
+        }
+    }
+
+    fn count(&self) -> usize {
+        (self.budget / self.entry_bytes.max(1)).clamp(1, self.max_entries)
+    }
+
+    fn observe(&mut self, entries: &[StreamId]) {
+        if entries.is_empty() {
+            return;
+        }
+        let bytes: usize = entries
+            .iter()
+            .flat_map(|e| e.map.values())
+            .map(|v| match v {
+                RedisValue::BulkString(b) => b.len(),
+                _ => 0,
+            })
+            .sum();
+        self.entry_bytes = (bytes / entries.len()).max(self.entry_bytes / 2).max(1);
+    }
+}
+
 pub struct Consumer {
     db: PgPool,
     redis: ConnectionManager,
@@ -218,14 +257,14 @@ impl Consumer {
         let mut reader = Reader::new(self.group.clone(), self.client.clone(), self.settings.block);
         let claim_every = (self.settings.claim_idle / 2).max(Duration::from_secs(1));
         let mut last_claim: Option<Instant> = None;
+        let mut size = ReadSize::new(&self.settings);
         while !stop.is_set() {
             if last_claim.is_none_or(|t| t.elapsed() >= claim_every) {
                 last_claim = Some(Instant::now());
-                self.reclaim(&stop).await;
+                self.reclaim(size.count(), &stop).await;
             }
-            let entries = reader
-                .next(&mut self.redis, self.settings.batch_entries, &stop)
-                .await;
+            let entries = reader.next(&mut self.redis, size.count(), &stop).await;
+            size.observe(&entries);
             if !entries.is_empty() {
                 let entries = entries.iter().map(decode).collect();
                 self.process(entries, &stop).await;
@@ -235,14 +274,10 @@ impl Consumer {
     }
 
     /// Takes over entries other consumers (or this one, for an entry at fault) left pending.
-    async fn reclaim(&mut self, stop: &Stop) {
+    async fn reclaim(&mut self, count: usize, stop: &Stop) {
         let claimed = match self
             .group
-            .reclaim(
-                &mut self.redis,
-                self.settings.claim_idle,
-                self.settings.batch_entries,
-            )
+            .reclaim(&mut self.redis, self.settings.claim_idle, count)
             .await
         {
             Ok(claimed) => claimed,
@@ -568,6 +603,28 @@ mod tests {
             milliseconds_elapsed_from_delivery: None,
             delivered_count: None,
         }
+    }
+
+    #[test]
+    fn read_size_follows_entry_size_within_bounds() {
+        let mut size = ReadSize {
+            max_entries: 1000,
+            budget: 1 << 20,
+            entry_bytes: 64 * 1024,
+        };
+        assert_eq!(size.count(), 16);
+        // Small entries: the estimate halves per read, then the count is capped.
+        let small = vec![entry(&[(FIELD_EVENTS, &[b'x'; 100])]); 10];
+        for _ in 0..20 {
+            size.observe(&small);
+        }
+        assert_eq!(size.entry_bytes, 100);
+        assert_eq!(size.count(), 1000);
+        // One read of large entries takes the estimate up at once.
+        size.observe(&[entry(&[(FIELD_EVENTS, &vec![b'x'; 512 * 1024])])]);
+        assert_eq!(size.count(), 2);
+        size.observe(&[]);
+        assert_eq!(size.count(), 2);
     }
 
     #[test]

@@ -130,7 +130,17 @@ impl Worker {
             consumer: name.clone(),
             metrics: metrics.clone(),
         };
-        let consumer = Consumer::new(handles.clone(), settings.pipeline.clone());
+        // Several consumers per process, each its own member of the group (`<name>-<n>`), so
+        // one reads and writes while another waits for its commit.
+        let consumers: Vec<Consumer> = (1..=settings.pipeline.consumers)
+            .map(|n| {
+                let handles = Handles {
+                    consumer: format!("{name}-{n}"),
+                    ..handles.clone()
+                };
+                Consumer::new(handles, settings.pipeline.clone())
+            })
+            .collect();
         let runner = JobRunner::new(
             handles,
             settings.jobs.clone(),
@@ -145,8 +155,11 @@ impl Worker {
             jobs: settings.jobs.clone(),
             metrics: metrics.clone(),
         };
-        let tasks = vec![
-            tokio::spawn(consumer.run(stop.clone())),
+        let mut tasks: Vec<JoinHandle<()>> = consumers
+            .into_iter()
+            .map(|consumer| tokio::spawn(consumer.run(stop.clone())))
+            .collect();
+        tasks.extend([
             tokio::spawn(runner.run(stop.clone())),
             tokio::spawn(maintenance.run(stop.clone())),
             tokio::spawn(async move {
@@ -154,8 +167,8 @@ impl Worker {
                     tracing::warn!(%error, "the metrics listener stopped with an error");
                 }
             }),
-        ];
-        tracing::info!(consumer = %name, metrics_port, "roost-ingest started");
+        ]);
+        tracing::info!(consumer = %name, consumers = settings.pipeline.consumers, metrics_port, "roost-ingest started");
         Ok(Self {
             stop: stop_tx,
             tasks,

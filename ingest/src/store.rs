@@ -96,8 +96,10 @@ pub async fn write_batch(
                                       $6::jsonb[], $7::timestamptz[], $8::timestamptz[])
                      AS t(id, application_id, session_id, category, name, data, ts, received_at)
              ), fresh AS (
+                 -- In id order, so consumers committing overlapping batches (a client's
+                 -- retry) wait on each other instead of deadlocking.
                  INSERT INTO event_ids (id, received_at)
-                 SELECT id, received_at FROM input
+                 SELECT id, received_at FROM input ORDER BY id
                  ON CONFLICT (id) DO NOTHING
                  RETURNING id
              )

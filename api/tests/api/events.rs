@@ -704,8 +704,9 @@ async fn the_cli_manages_applications(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn several_workers_share_the_stream(db: PgPool) {
     let app = spawn_app(db).await;
-    let first = app.worker().await;
-    let second = app.worker().await;
+    let two_consumers = [("ROOST_INGEST_CONSUMERS", "2")];
+    let first = app.worker_with(&two_consumers).await;
+    let second = app.worker_with(&two_consumers).await;
     let (_, key) = app.create_application("web").await;
     let sends = (0..40).map(|_| {
         let batch: Vec<Value> = (0..50)
@@ -732,7 +733,11 @@ async fn several_workers_share_the_stream(db: PgPool) {
         .query_async(&mut redis)
         .await
         .unwrap();
-    assert_eq!(consumers.len(), 2, "both workers joined the group");
+    assert_eq!(
+        consumers.len(),
+        4,
+        "both workers' two consumers joined the group"
+    );
     let stored_by_each: Vec<String> = [&first, &second]
         .iter()
         .map(|w| w.metrics.events_stored.get().to_string())
