@@ -25,7 +25,8 @@ EVENTS="${BENCH_EVENTS:-1000000}"
 DURATION="${BENCH_DURATION:-10s}"
 CONNECTIONS="${BENCH_CONNECTIONS:-100}"
 THREADS="${BENCH_THREADS:-2}"
-SCENARIOS="${BENCH_SCENARIOS:-events_single events_batch drain posts_create me_posts_search subscriptions_posts feed users_page hash_rate login}"
+# Reads first: the event scenarios leave millions of fresh rows for autovacuum behind them.
+SCENARIOS="${BENCH_SCENARIOS:-posts_create me_posts_search subscriptions_posts feed users_page hash_rate login events_single events_batch drain}"
 PASSWORD='bench-Password-1'
 (( SUBS * 997 < USERS )) || die "BENCH_SUBS * 997 must be below BENCH_USERS (the seed's follow pattern)"
 
@@ -159,6 +160,8 @@ export BENCH_PASSWORD="$PASSWORD" BENCH_OUT="$results"
 
 run_wrk() { # run_wrk <scenario> [connections]
   local connections="${2:-$CONNECTIONS}"
+  # Start each scenario from a clean checkpoint, not in the middle of the last one's.
+  psql_bench -c CHECKPOINT
   log "scenario $1: $connections connections, $THREADS threads, $DURATION"
   BENCH_SCENARIO="$1" wrk -t "$THREADS" -c "$connections" -d "$DURATION" --timeout 10s \
     -s bench/wrk/roost.lua "$API" >"$STATE/wrk-$1.txt"
