@@ -316,17 +316,33 @@ impl Consumer {
         }
         let total: usize = entries.iter().map(Entry::events).sum();
         if total > MAX_BATCH_EVENTS && entries.len() > 1 {
-            let mut chunk = Vec::new();
+            let mut chunks: Vec<Vec<Entry>> = vec![Vec::new()];
             let mut size = 0;
             for entry in entries {
-                if size + entry.events() > MAX_BATCH_EVENTS && !chunk.is_empty() {
-                    Box::pin(self.process(std::mem::take(&mut chunk), stop)).await;
+                if size + entry.events() > MAX_BATCH_EVENTS
+                    && chunks.last().is_some_and(|c| !c.is_empty())
+                {
+                    chunks.push(Vec::new());
                     size = 0;
                 }
                 size += entry.events();
-                chunk.push(entry);
+                if let Some(chunk) = chunks.last_mut() {
+                    chunk.push(entry);
+                }
             }
-            Box::pin(self.process(chunk, stop)).await;
+            for i in 0..chunks.len() {
+                if i > 0 {
+                    // The chunks still waiting were read with the first: refresh their idle
+                    // time so another consumer does not reclaim them meanwhile.
+                    let waiting: Vec<String> =
+                        chunks[i..].iter().flatten().map(|e| e.id.clone()).collect();
+                    if let Err(error) = self.group.keep_alive(&mut self.redis, &waiting).await {
+                        tracing::warn!(%error, "keeping waiting entries claimed failed");
+                    }
+                }
+                let chunk = std::mem::take(&mut chunks[i]);
+                Box::pin(self.process(chunk, stop)).await;
+            }
             return;
         }
         let started = Instant::now();

@@ -19,6 +19,7 @@ use roost_common::{Settings, netpolicy::AddressPolicy, redis_client, stream::Key
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tokio::{sync::watch, task::JoinHandle};
+use tracing::Instrument;
 
 use crate::{
     consumer::Consumer,
@@ -132,13 +133,14 @@ impl Worker {
         };
         // Several consumers per process, each its own member of the group (`<name>-<n>`), so
         // one reads and writes while another waits for its commit.
-        let consumers: Vec<Consumer> = (1..=settings.pipeline.consumers)
+        let consumers: Vec<(String, Consumer)> = (1..=settings.pipeline.consumers)
             .map(|n| {
+                let member = format!("{name}-{n}");
                 let handles = Handles {
-                    consumer: format!("{name}-{n}"),
+                    consumer: member.clone(),
                     ..handles.clone()
                 };
-                Consumer::new(handles, settings.pipeline.clone())
+                (member, Consumer::new(handles, settings.pipeline.clone()))
             })
             .collect();
         let runner = JobRunner::new(
@@ -157,7 +159,11 @@ impl Worker {
         };
         let mut tasks: Vec<JoinHandle<()>> = consumers
             .into_iter()
-            .map(|consumer| tokio::spawn(consumer.run(stop.clone())))
+            .map(|(member, consumer)| {
+                // Every log line of a consumer names it.
+                let span = tracing::info_span!("consumer", consumer = %member);
+                tokio::spawn(consumer.run(stop.clone()).instrument(span))
+            })
             .collect();
         tasks.extend([
             tokio::spawn(runner.run(stop.clone())),

@@ -215,20 +215,25 @@ impl RouteTable {
 }
 
 /// The default service: a known path with another method is 405 `method_not_allowed` (with
-/// `Allow`); anything else is 404 `not_found`.
+/// `Allow`), and `OPTIONS` on it is 204 with `Allow`; anything else is 404 `not_found`.
 pub async fn not_found(
     req: HttpRequest,
     routes: web::Data<RouteTable>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    let allowed = routes.allowed(req.path());
-    if allowed.is_empty() {
-        Err(ApiError::not_found())
-    } else {
-        Err(ApiError::method_not_allowed(
-            req.method().as_str(),
-            &allowed,
-        ))
+    let mut allowed = routes.allowed(req.path());
+    if allowed.is_empty() || allowed.contains(&req.method().as_str()) {
+        return Err(ApiError::not_found());
     }
+    allowed.push("OPTIONS");
+    if req.method() == actix_web::http::Method::OPTIONS {
+        return Ok(actix_web::HttpResponse::NoContent()
+            .insert_header((header::ALLOW, allowed.join(", ")))
+            .finish());
+    }
+    Err(ApiError::method_not_allowed(
+        req.method().as_str(),
+        &allowed,
+    ))
 }
 
 /// Parses an optional RFC 3339 time filter. A `+` decoded to a space by form encoding is

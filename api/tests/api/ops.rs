@@ -54,16 +54,21 @@ async fn known_paths_with_another_method_are_405_with_allow(db: PgPool) {
     let app = spawn_app(db).await;
     let token = app.register("alice").await;
     let res = app.delete("/v1/posts/1", &token).await;
-    assert_eq!(res.headers()["allow"], "GET");
+    assert_eq!(res.headers()["allow"], "GET, OPTIONS");
     assert_problem(res, 405, "method_not_allowed").await;
     let res = app.get("/v1/auth/login", &token).await;
-    assert_eq!(res.headers()["allow"], "POST");
+    assert_eq!(res.headers()["allow"], "POST, OPTIONS");
     assert_problem(res, 405, "method_not_allowed").await;
     let res = app
         .post("/v1/me/subscriptions/bob", &token, json!({}))
         .await;
-    assert_eq!(res.headers()["allow"], "DELETE, PUT");
+    assert_eq!(res.headers()["allow"], "DELETE, PUT, OPTIONS");
     assert_problem(res, 405, "method_not_allowed").await;
+    let res = app
+        .request(Method::OPTIONS, "/v1/me/subscriptions/bob", None, None)
+        .await;
+    assert_eq!(res.status(), 204);
+    assert_eq!(res.headers()["allow"], "DELETE, PUT, OPTIONS");
     // One segment more is an unknown path again.
     assert_problem(app.get("/v1/posts/1/nope", &token).await, 404, "not_found").await;
 }
