@@ -8,7 +8,7 @@
 BEGIN;
 SET LOCAL synchronous_commit = off;
 
--- Users: user1 … userN, created over the last year.
+-- Users: user1 … userN, registered a year ago, a second apart.
 INSERT INTO users (username, email, password_hash, created_at, subscriptions_count, subscribers_count, posts_count)
 SELECT 'user' || i, 'user' || i || '@bench.example',
        (SELECT password_hash FROM users WHERE username = 'benchseed'),
@@ -23,8 +23,9 @@ INSERT INTO subscriptions (subscriber_id, target_id, created_at)
 SELECT base.first + i - 1, base.first + (i - 1 + 997 * k) % :users, now() - interval '30 days'
 FROM base, generate_series(1, :users) AS i, generate_series(1, :subs) AS k;
 
--- Posts: round-robin authors, titles and texts from a small vocabulary, oldest first; every
--- tenth post quotes the (titled) post 999 before it.
+-- Posts: round-robin authors, titles and texts from a small vocabulary, oldest first, every
+-- second one public; every tenth post quotes the post 998 before it, a public titled post
+-- (quoting a post one may not see, or a quote, is refused by the API).
 WITH base AS (
   SELECT (SELECT min(id) FROM users WHERE username LIKE 'user%' AND username <> 'benchseed') AS first,
          (SELECT coalesce(max(id), 0) FROM posts) AS before,
@@ -42,7 +43,7 @@ SELECT first + (i % :users),
        w[1 + (i * 17) % cardinality(w)] || ' ' || w[1 + (i * 31) % cardinality(w)] || ' notes on '
          || w[1 + (i * 7) % cardinality(w)] || ' and ' || w[1 + (i * 37) % cardinality(w)] || ' number ' || i,
        CASE WHEN i % 2 = 0 THEN 'public' ELSE 'followers' END,
-       CASE WHEN i % 10 = 0 AND i > 1000 THEN before + i - 999 END,
+       CASE WHEN i % 10 = 0 AND i > 1000 THEN before + i - 998 END,
        now() - interval '365 days' + i * (interval '365 days' / :posts)
 FROM base, generate_series(1, :posts) AS i;
 

@@ -6,8 +6,11 @@
 #
 # Settings (environment): BENCH_USERS (100000), BENCH_POSTS (1000000), BENCH_SUBS (100),
 # BENCH_EVENTS (1000000), BENCH_DURATION (10s per scenario), BENCH_CONNECTIONS (100),
-# BENCH_THREADS (2), BENCH_SCENARIOS (all; space separated), BENCH_RESEED=1 (seed again).
+# BENCH_THREADS (2), BENCH_LOGIN_CONNECTIONS (8), BENCH_SCENARIOS (all; space separated),
+# BENCH_RESEED=1 (seed again).
 set -euo pipefail
+# $EPOCHREALTIME and awk write decimal points, whatever the user's locale.
+export LC_ALL=C
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
@@ -83,15 +86,18 @@ export RUST_LOG="${RUST_LOG:-info}"
 # All load comes from one address: the per-address failed-login window (which counts
 # attempts in flight) would answer the login storm with 429s.
 export ROOST_LOGIN_MAX_FAILURES_PER_IP=100000000
+# Tokens outlive any benchmark length.
+export ROOST_TOKEN_TTL_SECONDS=86400
 
 log "building release binaries"
 cargo build --release --bin roost-api --bin roost-ingest
 
 psql_bench() { psql "$DATABASE_URL" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
-wait_ready() {
-  local url="$1" i
+wait_ready() { # wait_ready <url> <pid>: the process we started answers (not a stale one)
+  local url="$1" pid="$2" i
   for ((i = 0; i < 300; i++)); do
+    kill -0 "$pid" 2>/dev/null || die "the process behind $url exited (logs in $STATE)"
     curl -fsS "$url" >/dev/null 2>&1 && return 0
     sleep 0.1
   done
@@ -101,13 +107,13 @@ wait_ready() {
 start_api() {
   "$BIN/roost-api" serve >>"$STATE/api.log" 2>&1 &
   api_pid=$!
-  wait_ready "$API/readyz"
+  wait_ready "$API/readyz" "$api_pid"
 }
 
 start_ingest() {
   "$BIN/roost-ingest" >>"$STATE/ingest.log" 2>&1 &
   ingest_pid=$!
-  wait_ready "http://$INGEST_METRICS/readyz"
+  wait_ready "http://$INGEST_METRICS/readyz" "$ingest_pid"
 }
 
 metric() { # metric <addr> <name> — the sum of a counter's series
@@ -117,7 +123,8 @@ metric() { # metric <addr> <name> — the sum of a counter's series
 "$BIN/roost-api" migrate >>"$STATE/api.log" 2>&1
 
 # ---------------------------------------------------------------- seed --
-marker="$STATE/seeded-$USERS-$POSTS-$SUBS"
+# The seed's version is part of the marker: a changed seed.sql seeds again.
+marker="$STATE/seeded-v2-$USERS-$POSTS-$SUBS"
 if [[ "${BENCH_RESEED:-0}" == 1 || ! -f "$marker" ]]; then
   log "seeding: $USERS users × $SUBS subscriptions, $POSTS posts (a few minutes)"
   rm -f "$STATE"/seeded-*
@@ -127,7 +134,8 @@ if [[ "${BENCH_RESEED:-0}" == 1 || ! -f "$marker" ]]; then
   start_api
   curl -fsS -o /dev/null -H 'Content-Type: application/json' \
     -d "{\"username\":\"benchseed\",\"password\":\"$PASSWORD\"}" "$API/v1/auth/register"
-  "$BIN/roost-api" create-app bench 2>/dev/null | awk '/^api_key:/ { print $2 }' >"$STATE/api_key"
+  "$BIN/roost-api" create-app bench 2>>"$STATE/api.log" |
+    awk '/^api_key:/ { print $2 }' >"$STATE/api_key"
   stop_pid "$api_pid"
   api_pid=""
   psql_bench -v users="$USERS" -v posts="$POSTS" -v subs="$SUBS" -f bench/seed.sql
@@ -136,6 +144,8 @@ fi
 API_KEY="$(cat "$STATE/api_key")"
 [[ -n "$API_KEY" ]] || die "no API key in $STATE/api_key; rerun with BENCH_RESEED=1"
 
+# A run starts from an empty stream (an interrupted run may have left a backlog behind).
+redis-cli -u "$ROOST_REDIS_URL" --no-auth-warning FLUSHDB >/dev/null
 start_api
 # The worker creates this week's event partition at start, before the events go in.
 start_ingest
@@ -150,6 +160,7 @@ for ((i = 1; i <= 100; i++)); do
   token="$(curl -fsS -H 'Content-Type: application/json' \
     -d "{\"username\":\"user$n\",\"password\":\"$PASSWORD\"}" "$API/v1/auth/login" |
     sed -E 's/.*"access_token":"([^"]+)".*/\1/')"
+  [[ "$token" =~ ^[A-Za-z0-9._-]+$ ]] || die "logging in user$n gave no token; rerun with BENCH_RESEED=1"
   printf '%s %d\n' "$token" "$n" >>"$tokens"
 done
 
@@ -245,6 +256,7 @@ report() {
     }
     {
       s = field("scenario"); secs = field("seconds")
+      if (secs <= 0) next
       if (s == "drain") {
         rate = field("events") / secs
         printf "| drain | | %.0f | | | | | %s | %s |\n", rate, target(s), met(s, rate, 0)
@@ -256,8 +268,8 @@ report() {
         next
       }
       errors = field("non_2xx") + field("socket_errors")
-      # Only answered requests count: a 429 or 503 is not throughput.
-      rate = (field("requests") - errors) / secs
+      # wrk counts answered requests; only the successful ones count as throughput.
+      rate = (field("requests") - field("non_2xx")) / secs
       events = (s == "events_batch") ? rate * 100 : (s == "events_single" ? rate : 0)
       if (s == "login" && raw) {
         t = sprintf(">= %.1f req/s (90 %% of hash_rate)", raw * 0.9)
@@ -286,8 +298,9 @@ for scenario in $SCENARIOS; do
       ;;
     hash_rate)
       log "scenario hash_rate: the hashing pool's raw argon2id verification rate"
+      # Log lines share stdout with the result: keep the result only.
       "$BIN/roost-api" hash-rate --seconds 5 2>>"$STATE/api.log" |
-        sed 's/^{/{"scenario":"hash_rate",/' >>"$results"
+        grep '"verifications"' | sed 's/^{/{"scenario":"hash_rate",/' >>"$results"
       ;;
     *)
       resume_worker

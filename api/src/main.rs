@@ -85,7 +85,8 @@ async fn main() -> anyhow::Result<()> {
             )?;
             let (done, secs) = hasher
                 .verify_rate(std::time::Duration::from_secs(seconds.max(1)))
-                .await?;
+                .await
+                .context("measuring the hash rate")?;
             let rate = serde_json::json!({
                 "workers": workers,
                 "verifications": done,

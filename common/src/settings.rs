@@ -81,7 +81,8 @@ pub struct PipelineSettings {
     /// Most stream entries read per batch (each entry holds one accepted request's events).
     pub batch_entries: usize,
     /// Bytes of entries one read aims at: a consumer reading large entries reads fewer of
-    /// them, which bounds its memory (an entry holds up to 1 MiB).
+    /// them. The size is learnt from the previous read, so the first read after a switch from
+    /// small to 1 MiB entries can still hold `batch_entries` of them.
     pub batch_bytes: usize,
     /// How long one blocking stream read waits for new entries.
     pub block: Duration,
