@@ -113,41 +113,44 @@ impl Group {
         min_idle: Duration,
         count: usize,
     ) -> redis::RedisResult<Vec<(StreamId, usize)>> {
-        let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
-            .arg(&self.stream)
-            .arg(self.group)
-            .arg(&self.consumer)
-            .arg(min_idle.as_millis() as u64)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(count)
-            .query_async(conn)
-            .await?;
-        if reply.claimed.is_empty() {
+        // One XAUTOCLAIM call looks at no more than 10 × COUNT pending entries: follow its
+        // cursor so stale entries behind many live ones are still found (bounded scan).
+        let mut claimed: Vec<StreamId> = Vec::new();
+        let mut start = "0-0".to_owned();
+        for _ in 0..MAX_CLAIM_CALLS {
+            let reply: StreamAutoClaimReply = redis::cmd("XAUTOCLAIM")
+                .arg(&self.stream)
+                .arg(self.group)
+                .arg(&self.consumer)
+                .arg(min_idle.as_millis() as u64)
+                .arg(&start)
+                .arg("COUNT")
+                .arg(count - claimed.len())
+                .query_async(conn)
+                .await?;
+            claimed.extend(reply.claimed);
+            if reply.next_stream_id == "0-0" || claimed.len() >= count {
+                break;
+            }
+            start = reply.next_stream_id;
+        }
+        if claimed.is_empty() {
             return Ok(Vec::new());
         }
-        // XAUTOCLAIM returns entries in id order; one XPENDING over that range gives counts.
-        let first = reply
-            .claimed
-            .first()
-            .map(|e| e.id.clone())
-            .unwrap_or_default();
-        let last = reply
-            .claimed
-            .last()
-            .map(|e| e.id.clone())
-            .unwrap_or_default();
+        // XAUTOCLAIM returns entries in id order; one XPENDING over that range gives counts
+        // (the range may also hold this consumer's own younger pending entries).
+        let first = claimed.first().map(|e| e.id.clone()).unwrap_or_default();
+        let last = claimed.last().map(|e| e.id.clone()).unwrap_or_default();
         let pending: StreamPendingCountReply = redis::cmd("XPENDING")
             .arg(&self.stream)
             .arg(self.group)
             .arg(&first)
             .arg(&last)
-            .arg(reply.claimed.len())
+            .arg(claimed.len() * 10 + 100)
             .arg(&self.consumer)
             .query_async(conn)
             .await?;
-        Ok(reply
-            .claimed
+        Ok(claimed
             .into_iter()
             .map(|entry| {
                 let delivered = pending
@@ -160,6 +163,9 @@ impl Group {
             .collect())
     }
 }
+
+/// Most XAUTOCLAIM calls of one reclaim pass (each scans up to 10 × COUNT pending entries).
+const MAX_CLAIM_CALLS: usize = 50;
 
 /// Blocking reads of one consumer group on a connection of their own, recovering by itself
 /// from a Redis restart (reconnect) and a deleted group (re-create).
