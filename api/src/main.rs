@@ -31,7 +31,7 @@ enum Command {
         id: uuid::Uuid,
     },
     /// Measure the raw argon2id verification rate of this host's hashing pool
-    /// (ROOST_HASH_WORKERS threads): the ceiling of logins per second per replica.
+    /// (ROOST_HASH_WORKERS threads): about the logins per second one replica can answer.
     HashRate {
         /// How long to measure, in seconds.
         #[arg(long, default_value_t = 5)]
