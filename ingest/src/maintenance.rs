@@ -7,7 +7,7 @@
 use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
-use redis::{aio::ConnectionManager, streams::StreamInfoConsumersReply};
+use redis::aio::ConnectionManager;
 use roost_common::{
     outbox::Publisher,
     settings::{JobSettings, PipelineSettings},
@@ -89,7 +89,10 @@ impl Maintenance {
             (self.keys.events.clone(), EVENTS_GROUP),
             (self.keys.jobs.clone(), JOBS_GROUP),
         ] {
-            if let Err(e) = self.forget_departed_consumers(&stream, group).await {
+            let forgotten =
+                streams::forget_departed_consumers(&mut self.redis, &stream, group, CONSUMER_GONE)
+                    .await;
+            if let Err(e) = forgotten {
                 self.failed("consumers", &e);
             }
         }
@@ -234,30 +237,6 @@ impl Maintenance {
         sqlx::query("DELETE FROM revoked_tokens WHERE expires_at < now()")
             .execute(&self.db)
             .await?;
-        Ok(())
-    }
-
-    async fn forget_departed_consumers(&mut self, stream: &str, group: &str) -> anyhow::Result<()> {
-        let reply: redis::RedisResult<StreamInfoConsumersReply> = redis::cmd("XINFO")
-            .arg("CONSUMERS")
-            .arg(stream)
-            .arg(group)
-            .query_async(&mut self.redis)
-            .await;
-        let Ok(reply) = reply else {
-            return Ok(()); // no such stream or group yet
-        };
-        for consumer in reply.consumers {
-            if consumer.pending == 0 && consumer.idle as u128 > CONSUMER_GONE.as_millis() {
-                redis::cmd("XGROUP")
-                    .arg("DELCONSUMER")
-                    .arg(stream)
-                    .arg(group)
-                    .arg(&consumer.name)
-                    .query_async::<i64>(&mut self.redis)
-                    .await?;
-            }
-        }
         Ok(())
     }
 }

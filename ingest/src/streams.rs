@@ -9,8 +9,8 @@ use redis::{
     AsyncConnectionConfig, Client,
     aio::{ConnectionManager, MultiplexedConnection},
     streams::{
-        StreamAutoClaimReply, StreamId, StreamInfoGroupsReply, StreamPendingCountReply,
-        StreamPendingReply, StreamReadReply,
+        StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamInfoGroupsReply,
+        StreamPendingCountReply, StreamPendingReply, StreamReadReply,
     },
 };
 
@@ -162,6 +162,59 @@ impl Group {
             })
             .collect())
     }
+}
+
+/// Deletes one consumer of a group if it still has nothing pending and has been idle for more
+/// than ARGV[3] ms, checked and done in one step: no entry can be delivered to it in between.
+/// KEYS: stream. ARGV: group, consumer, idle ms. Returns 1 when deleted, 0 otherwise.
+const FORGET_CONSUMER: &str = r"
+for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) do
+  local info = {}
+  for i = 1, #c, 2 do info[c[i]] = c[i + 1] end
+  if info['name'] == ARGV[2] then
+    if info['pending'] == 0 and info['idle'] > tonumber(ARGV[3]) then
+      redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2])
+      return 1
+    end
+    return 0
+  end
+end
+return 0
+";
+
+/// Forgets the consumers of `group` that have had nothing pending and been idle for longer
+/// than `gone` (workers that are gone), so XINFO and the departed-consumer list stay short.
+/// Returns how many were deleted; a stream or group that does not exist yet has none.
+pub async fn forget_departed_consumers(
+    conn: &mut ConnectionManager,
+    stream: &str,
+    group: &str,
+    gone: Duration,
+) -> redis::RedisResult<usize> {
+    let reply: redis::RedisResult<StreamInfoConsumersReply> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(stream)
+        .arg(group)
+        .query_async(conn)
+        .await;
+    let Ok(reply) = reply else {
+        return Ok(0);
+    };
+    let script = redis::Script::new(FORGET_CONSUMER);
+    let mut forgotten = 0;
+    for consumer in reply.consumers {
+        if consumer.pending == 0 && consumer.idle as u128 > gone.as_millis() {
+            let deleted: i64 = script
+                .key(stream)
+                .arg(group)
+                .arg(&consumer.name)
+                .arg(gone.as_millis() as u64)
+                .invoke_async(conn)
+                .await?;
+            forgotten += deleted as usize;
+        }
+    }
+    Ok(forgotten)
 }
 
 /// Most XAUTOCLAIM calls of one reclaim pass (each scans up to 10 × COUNT pending entries).
