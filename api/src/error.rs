@@ -38,6 +38,10 @@ pub enum Code {
     InvalidSchema,
     UrlNotAllowed,
     ApplicationExists,
+    UnsupportedMediaType,
+    NotAcceptable,
+    HeadersTooLarge,
+    RequestTimeout,
     Unavailable,
     Internal,
 }
@@ -73,6 +77,10 @@ impl Code {
             Self::InvalidSchema => "invalid_schema",
             Self::UrlNotAllowed => "url_not_allowed",
             Self::ApplicationExists => "application_exists",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::NotAcceptable => "not_acceptable",
+            Self::HeadersTooLarge => "headers_too_large",
+            Self::RequestTimeout => "request_timeout",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal_error",
         }
@@ -104,6 +112,10 @@ impl Code {
             | Self::AlreadyReposted
             | Self::ApplicationExists => StatusCode::CONFLICT,
             Self::TooManyAttempts | Self::DailyPostLimit => StatusCode::TOO_MANY_REQUESTS,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -139,6 +151,10 @@ impl Code {
             Self::InvalidSchema => "Invalid JSON Schema",
             Self::UrlNotAllowed => "URL not allowed",
             Self::ApplicationExists => "Application name taken",
+            Self::UnsupportedMediaType => "Unsupported media type",
+            Self::NotAcceptable => "Not acceptable",
+            Self::HeadersTooLarge => "Request header fields too large",
+            Self::RequestTimeout => "Request timeout",
             Self::Unavailable => "Service unavailable",
             Self::Internal => "Internal server error",
         }
@@ -185,8 +201,8 @@ pub struct ApiError {
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after: Option<u64>,
-    /// The `Allow` header of a 405: the methods the path does answer to.
-    pub allow: Option<String>,
+    /// Headers the answer needs (`Allow` on a 405, `Accept-Encoding` on a 415, ...).
+    pub headers: Vec<(&'static str, String)>,
     /// The internal cause of a 500, logged by the request logger, never sent.
     pub source: Option<anyhow::Error>,
 }
@@ -200,13 +216,18 @@ impl ApiError {
             detail: detail.into(),
             errors: Vec::new(),
             retry_after: None,
-            allow: None,
+            headers: Vec::new(),
             source: None,
         }
     }
 
     pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
         self.errors = errors;
+        self
+    }
+
+    pub fn with_header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -240,13 +261,11 @@ impl ApiError {
     /// 405 for a path that exists under other methods.
     pub fn method_not_allowed(method: &str, allowed: &[&str]) -> Self {
         let allow = allowed.join(", ");
-        Self {
-            allow: Some(allow.clone()),
-            ..Self::new(
-                Code::MethodNotAllowed,
-                format!("{method} is not supported here; use {allow}."),
-            )
-        }
+        Self::new(
+            Code::MethodNotAllowed,
+            format!("{method} is not supported here; use {allow}."),
+        )
+        .with_header("Allow", allow)
     }
 
     pub fn user_not_found(username: &str) -> Self {
@@ -345,8 +364,8 @@ impl ResponseError for ApiError {
         if let Some(seconds) = self.retry_after {
             response.insert_header(("Retry-After", seconds.to_string()));
         }
-        if let Some(allow) = &self.allow {
-            response.insert_header(("Allow", allow.as_str()));
+        for (name, value) in &self.headers {
+            response.insert_header((*name, value.as_str()));
         }
         if matches!(self.code, Code::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));

@@ -8,6 +8,11 @@
 //! So a notification is claimed once and written to every open socket of its user, whichever
 //! replicas hold them. Announcements lost while Redis is away are caught up by each socket's
 //! periodic check of undelivered notifications.
+//!
+//! Revocations travel on a second channel: a logout closes every socket of that token on every
+//! replica at once, and nothing is claimed for a socket whose token PostgreSQL says is revoked
+//! (checked right before each claim), so a notification is never marked delivered to a dead
+//! session.
 
 use std::{
     collections::HashMap,
@@ -18,14 +23,16 @@ use std::{
     time::Duration,
 };
 
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use roost_common::stream::NotificationMessage;
+use roost_common::stream::{NotificationMessage, Revocation};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use crate::{
+    auth::AuthUser,
     state::AppState,
     store::{self, notifications::NotificationRow},
 };
@@ -68,7 +75,23 @@ pub fn socket_message(item: &NotificationItem) -> Option<Arc<str>> {
     Some(Arc::from(value.to_string()))
 }
 
-type Sockets = HashMap<i64, HashMap<u64, mpsc::UnboundedSender<Arc<str>>>>;
+/// What a socket's loop is told to do.
+#[derive(Clone, Debug)]
+pub enum SocketCommand {
+    /// Write this text message.
+    Send(Arc<str>),
+    /// Close the socket: its token was revoked (or has expired).
+    Close(&'static str),
+}
+
+/// One open socket: the token it authenticated with, and its loop's inbox.
+struct Socket {
+    jti: Uuid,
+    expires_at: DateTime<Utc>,
+    tx: mpsc::UnboundedSender<SocketCommand>,
+}
+
+type Sockets = HashMap<i64, HashMap<u64, Socket>>;
 
 /// This replica's open notification sockets, by user.
 pub struct Hub {
@@ -93,11 +116,19 @@ impl Hub {
         }
     }
 
-    pub fn register(&self, user_id: i64) -> (u64, mpsc::UnboundedReceiver<Arc<str>>) {
+    /// Adds a socket of `user` (authenticated with the token `user.jti`).
+    pub fn register(&self, user: &AuthUser) -> (u64, mpsc::UnboundedReceiver<SocketCommand>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut sockets) = self.sockets.lock() {
-            sockets.entry(user_id).or_default().insert(id, tx);
+            sockets.entry(user.id).or_default().insert(
+                id,
+                Socket {
+                    jti: user.jti,
+                    expires_at: user.expires_at,
+                    tx,
+                },
+            );
         }
         (id, rx)
     }
@@ -113,10 +144,48 @@ impl Hub {
         }
     }
 
-    fn has_sockets(&self, user_id: i64) -> bool {
-        self.sockets
-            .lock()
-            .is_ok_and(|s| s.get(&user_id).is_some_and(|m| !m.is_empty()))
+    /// Closes (and forgets) every socket opened with the token `jti`, at once; returns how
+    /// many there were. Nothing is written to them after this returns.
+    pub fn revoke_token(&self, jti: Uuid, reason: &'static str) -> usize {
+        let Ok(mut sockets) = self.sockets.lock() else {
+            return 0;
+        };
+        let mut closed = 0;
+        sockets.retain(|_, mine| {
+            mine.retain(|_, socket| {
+                let keep = socket.jti != jti;
+                if !keep {
+                    let _ = socket.tx.send(SocketCommand::Close(reason));
+                    closed += 1;
+                }
+                keep
+            });
+            !mine.is_empty()
+        });
+        closed
+    }
+
+    /// The tokens of the user's open sockets, with expired ones closed first.
+    fn live_tokens(&self, user_id: i64) -> Vec<Uuid> {
+        let Ok(mut sockets) = self.sockets.lock() else {
+            return Vec::new();
+        };
+        let Some(mine) = sockets.get_mut(&user_id) else {
+            return Vec::new();
+        };
+        let now = Utc::now();
+        mine.retain(|_, socket| {
+            let live = socket.expires_at > now;
+            if !live {
+                let _ = socket.tx.send(SocketCommand::Close(TOKEN_EXPIRED));
+            }
+            live
+        });
+        let tokens = mine.values().map(|s| s.jti).collect();
+        if mine.is_empty() {
+            sockets.remove(&user_id);
+        }
+        tokens
     }
 
     /// Writes to every local socket of the user; the number of sockets reached.
@@ -126,10 +195,30 @@ impl Hub {
         };
         sockets.get(&user_id).map_or(0, |mine| {
             mine.values()
-                .filter(|tx| tx.send(message.clone()).is_ok())
+                .filter(|s| s.tx.send(SocketCommand::Send(message.clone())).is_ok())
                 .count()
         })
     }
+}
+
+/// Close reasons sent to clients.
+pub const TOKEN_REVOKED: &str = "token revoked";
+pub const TOKEN_EXPIRED: &str = "token expired";
+
+/// Whether the user has a socket here whose token still stands. Checked against PostgreSQL
+/// (the source of truth) right before anything is claimed for those sockets, so a revocation
+/// whose pub/sub message was lost or is still on its way is never delivered to: sockets of
+/// revoked tokens are closed here and then.
+async fn has_live_sockets(state: &AppState, user_id: i64) -> Result<bool, sqlx::Error> {
+    let tokens = state.hub.live_tokens(user_id);
+    if tokens.is_empty() {
+        return Ok(false);
+    }
+    let revoked = store::tokens::revoked_among(&state.db, &tokens).await?;
+    for jti in &revoked {
+        state.hub.revoke_token(*jti, TOKEN_REVOKED);
+    }
+    Ok(tokens.iter().any(|t| !revoked.contains(t)))
 }
 
 /// Writes claimed notifications to every open socket of the user, here and on the other
@@ -173,9 +262,13 @@ pub async fn deliver(state: &AppState, user_id: i64, rows: Vec<NotificationRow>)
     }
 }
 
-/// Claims and delivers everything undelivered for a user with open sockets.
+/// Claims and delivers everything undelivered for a user with open sockets (none when no
+/// socket's token still stands).
 pub async fn catch_up(state: &AppState, user_id: i64) -> Result<(), sqlx::Error> {
     loop {
+        if !has_live_sockets(state, user_id).await? {
+            return Ok(());
+        }
         let rows = store::notifications::claim_unsent(&state.db, user_id, Some(500)).await?;
         let done = rows.len() < 500;
         deliver(state, user_id, rows).await;
@@ -188,8 +281,13 @@ pub async fn catch_up(state: &AppState, user_id: i64) -> Result<(), sqlx::Error>
 async fn on_message(state: Arc<AppState>, payload: String) {
     match serde_json::from_str::<NotificationMessage>(&payload) {
         Ok(NotificationMessage::Created { user_id, id }) => {
-            if !state.hub.has_sockets(user_id) {
-                return;
+            match has_live_sockets(&state, user_id).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    tracing::warn!(%error, "checking sockets' tokens failed; the socket's next check retries");
+                    return;
+                }
             }
             match store::notifications::claim_one(&state.db, user_id, id).await {
                 Ok(Some(row)) => deliver(&state, user_id, vec![row]).await,
@@ -217,21 +315,67 @@ async fn on_message(state: Arc<AppState>, payload: String) {
     }
 }
 
-/// Listens on the notifications channel for the life of the process, reconnecting as needed.
+/// Tells every replica (this one included, directly, in case Redis is away) of a revocation.
+/// A lost message leaves the fallbacks: a socket's periodic token check and the API key
+/// cache's time to live.
+pub async fn revoke(state: &AppState, revocation: Revocation) {
+    apply_revocation(state, &revocation);
+    let Ok(payload) = serde_json::to_string(&revocation) else {
+        return;
+    };
+    let mut redis = state.redis.clone();
+    let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
+        .arg(&state.keys.revocations)
+        .arg(&payload)
+        .query_async(&mut redis)
+        .await;
+    if let Err(error) = published {
+        tracing::warn!(%error, ?revocation, "announcing a revocation to other replicas failed; they apply it at their next check");
+    }
+}
+
+fn apply_revocation(state: &AppState, revocation: &Revocation) {
+    match revocation {
+        Revocation::Token { jti } => {
+            state.hub.revoke_token(*jti, TOKEN_REVOKED);
+        }
+        Revocation::Application { id } => state.api_keys.revoke(*id),
+    }
+}
+
+/// Listens on the notifications and revocations channels for the life of the process,
+/// reconnecting as needed.
 pub async fn listen(state: Arc<AppState>, client: redis::Client) {
     loop {
         match client.get_async_pubsub().await {
             Ok(mut pubsub) => {
-                if let Err(error) = pubsub.subscribe(&state.keys.notifications).await {
-                    tracing::warn!(%error, "subscribing to notifications failed");
+                let subscribed = async {
+                    pubsub.subscribe(&state.keys.notifications).await?;
+                    pubsub.subscribe(&state.keys.revocations).await
+                };
+                if let Err(error) = subscribed.await {
+                    tracing::warn!(%error, "subscribing to notifications and revocations failed");
                 } else {
-                    tracing::debug!("listening for notifications");
+                    tracing::debug!("listening for notifications and revocations");
+                    // Revocations sent while this replica was not listening are lost: forget
+                    // every cached API key rather than wait for the time to live.
+                    state.api_keys.clear();
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
                         let Ok(payload) = message.get_payload::<String>() else {
                             continue;
                         };
-                        tokio::spawn(on_message(state.clone(), payload));
+                        if message.get_channel_name() == state.keys.revocations {
+                            // In order, before any later delivery is handled.
+                            match serde_json::from_str::<Revocation>(&payload) {
+                                Ok(revocation) => apply_revocation(&state, &revocation),
+                                Err(error) => {
+                                    tracing::warn!(%error, "an unreadable revocation message")
+                                }
+                            }
+                        } else {
+                            tokio::spawn(on_message(state.clone(), payload));
+                        }
                     }
                     tracing::warn!("the notifications subscription ended; reconnecting");
                 }

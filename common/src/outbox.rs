@@ -51,14 +51,15 @@ pub async fn record(
 ) -> Result<Recorded, sqlx::Error> {
     let id = Uuid::new_v4();
     let session_id = stream::user_session(user_id);
-    let data = serde_json::to_value(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let data =
+        stream::EventData::from_serialize(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let timestamp: DateTime<Utc> = sqlx::query_scalar(
-        "INSERT INTO outbox (event_id, name, payload, session_id) VALUES ($1, $2, $3, $4)
+        "INSERT INTO outbox (event_id, name, payload, session_id) VALUES ($1, $2, $3::jsonb, $4)
          RETURNING created_at",
     )
     .bind(id)
     .bind(event.name())
-    .bind(&data)
+    .bind(data.as_json())
     .bind(session_id)
     .fetch_one(conn)
     .await?;

@@ -45,6 +45,17 @@ pub struct HttpSettings {
     pub workers: usize,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted ingress).
     pub trust_forwarded_for: bool,
+    /// A request body must arrive in full within this time after its headers (slow or
+    /// never-ending bodies get 408 and the connection is closed).
+    pub body_timeout: Duration,
+    /// Largest request head (request line and headers together) in bytes; larger is 431.
+    pub max_header_bytes: usize,
+    /// Origins that browsers may call the API from (CORS), `*` for any; empty (the default)
+    /// sends no CORS headers. `POST /v1/events` has its own list.
+    pub cors_origins: Vec<String>,
+    /// Origins that browsers may send events from (`POST /v1/events`); `*` (the default)
+    /// allows any page: the API key, not a cookie, authenticates those requests.
+    pub ingest_cors_origins: Vec<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -169,6 +180,19 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
         Ok(Duration::from_secs(self.parse(key, default)?))
     }
 
+    /// A comma-separated list (items trimmed, empty ones dropped).
+    fn list(&self, key: &str, default: &[&str]) -> Vec<String> {
+        match (self.0)(key) {
+            None => default.iter().map(|s| (*s).to_owned()).collect(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }
+    }
+
     fn millis(&self, key: &str, default: u64) -> anyhow::Result<Duration> {
         Ok(Duration::from_millis(self.parse(key, default)?))
     }
@@ -217,6 +241,10 @@ impl Settings {
                 )?,
                 workers: src.parse("ROOST_HTTP_WORKERS", cores)?.max(1),
                 trust_forwarded_for: src.parse("ROOST_TRUST_FORWARDED_FOR", false)?,
+                body_timeout: src.secs("ROOST_HTTP_BODY_TIMEOUT_SECONDS", 15)?,
+                max_header_bytes: src.parse("ROOST_HTTP_MAX_HEADER_BYTES", 16 * 1024usize)?,
+                cors_origins: src.list("ROOST_CORS_ALLOWED_ORIGINS", &[]),
+                ingest_cors_origins: src.list("ROOST_INGEST_CORS_ALLOWED_ORIGINS", &["*"]),
             },
             auth: AuthSettings {
                 jwt_secret: jwt_secret.map(SecretString::from),

@@ -30,6 +30,8 @@ pub struct Keys {
     pub jobs: String,
     /// Pub/sub channel fanning notifications out to every API replica.
     pub notifications: String,
+    /// Pub/sub channel telling every API replica of a revoked token or API key.
+    pub revocations: String,
 }
 
 impl Keys {
@@ -38,6 +40,7 @@ impl Keys {
             events: format!("{prefix}events"),
             jobs: format!("{prefix}jobs"),
             notifications: format!("{prefix}notifications"),
+            revocations: format!("{prefix}revocations"),
         }
     }
 }
@@ -58,6 +61,17 @@ pub enum NotificationMessage {
     },
 }
 
+/// Messages on the revocations pub/sub channel. PostgreSQL records every revocation first;
+/// these only make every replica act on it at once instead of at its next check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Revocation {
+    /// An access token was logged out: close every socket opened with it.
+    Token { jti: Uuid },
+    /// A client application's key was revoked: drop it from every API key cache.
+    Application { id: Uuid },
+}
+
 /// One event as it travels through the stream (validated envelope, id assigned).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {
@@ -65,8 +79,50 @@ pub struct Event {
     pub session_id: Uuid,
     pub category: String,
     pub name: String,
-    pub data: serde_json::Value,
+    pub data: EventData,
     pub timestamp: DateTime<Utc>,
+}
+
+/// An event's `data`: a JSON object kept as the text the client sent, from the request body to
+/// PostgreSQL's `jsonb`, so numbers keep every digit (`12345678901234567890123` and
+/// `0.1234567890123456789` are not rounded through `f64`). [`EventData::value`] parses it for
+/// the checks that need fields.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EventData(Box<serde_json::value::RawValue>);
+
+impl EventData {
+    /// Wraps JSON text (checked to be JSON, not to be an object).
+    pub fn from_json(text: String) -> Result<Self, serde_json::Error> {
+        serde_json::value::RawValue::from_string(text).map(Self)
+    }
+
+    /// Serialises a value (domain events' payloads).
+    pub fn from_serialize(value: &impl Serialize) -> Result<Self, serde_json::Error> {
+        serde_json::value::to_raw_value(value).map(Self)
+    }
+
+    /// The JSON text, as received.
+    pub fn as_json(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The data parsed for inspection (numbers beyond `f64` are rounded: never store this).
+    pub fn value(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::from_str(self.0.get())
+    }
+}
+
+impl From<Box<serde_json::value::RawValue>> for EventData {
+    fn from(raw: Box<serde_json::value::RawValue>) -> Self {
+        Self(raw)
+    }
+}
+
+impl PartialEq for EventData {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_json() == other.as_json()
+    }
 }
 
 /// The session of a domain event: the acting user's id in the low bits of a UUID, so all of one
@@ -119,11 +175,16 @@ mod tests {
             session_id: Uuid::new_v4(),
             category: "page interaction".into(),
             name: "pageview".into(),
-            data: serde_json::json!({"host": "a", "path": "/"}),
+            data: EventData::from_json(r#"{"host": "a", "n": 12345678901234567890123.5}"#.into())
+                .unwrap(),
             timestamp: Utc::now(),
         };
         let json = serde_json::to_vec(&[&event]).unwrap();
         let back: Vec<Event> = serde_json::from_slice(&json).unwrap();
+        assert_eq!(
+            back[0].data.as_json(),
+            r#"{"host": "a", "n": 12345678901234567890123.5}"#
+        );
         assert_eq!(back, vec![event]);
     }
 }

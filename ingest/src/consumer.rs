@@ -525,8 +525,8 @@ impl Consumer {
                                 application: Some(*application),
                                 code: rejection.code(),
                                 message: rejection.message().to_owned(),
-                                event: serde_json::to_value(event)
-                                    .unwrap_or_else(|_| json!({"id": event.id})),
+                                event: serde_json::to_string(event)
+                                    .unwrap_or_else(|_| json!({"id": event.id}).to_string()),
                                 received_at: *received_at,
                             }),
                         }
@@ -550,7 +550,7 @@ impl Consumer {
                         application: *application,
                         code: "poison_message",
                         message: message.clone(),
-                        event: raw.clone(),
+                        event: raw.to_string(),
                         received_at: entry_time(&entry.id).unwrap_or_else(Utc::now),
                     })
                 }

@@ -6,12 +6,13 @@
 
 use std::{sync::Arc, time::Duration};
 
+use anyhow::Context;
 use chrono::{DateTime, Datelike, Days, NaiveDate, Utc};
 use redis::aio::ConnectionManager;
 use roost_common::{
     outbox::Publisher,
     settings::{JobSettings, PipelineSettings},
-    stream::{EVENTS_GROUP, Event, JOBS_GROUP, Keys},
+    stream::{EVENTS_GROUP, Event, EventData, JOBS_GROUP, Keys},
 };
 use sqlx::PgPool;
 use tokio::time::Instant;
@@ -101,8 +102,8 @@ impl Maintenance {
     /// Re-publishes outbox rows the API's own publish did not get stored in time.
     pub async fn relay(&mut self) -> anyhow::Result<u64> {
         let mut tx = self.db.begin().await?;
-        let rows: Vec<(Uuid, String, serde_json::Value, Uuid, DateTime<Utc>)> = sqlx::query_as(
-            "SELECT event_id, name, payload, session_id, created_at FROM outbox
+        let rows: Vec<(Uuid, String, String, Uuid, DateTime<Utc>)> = sqlx::query_as(
+            "SELECT event_id, name, payload::text, session_id, created_at FROM outbox
              WHERE created_at < now() - make_interval(secs => $1)
                AND (relayed_at IS NULL OR relayed_at < now() - make_interval(secs => $1))
              ORDER BY created_at LIMIT 500
@@ -115,17 +116,20 @@ impl Maintenance {
             return Ok(0);
         }
         let ids: Vec<Uuid> = rows.iter().map(|r| r.0).collect();
-        let events: Vec<Event> = rows
+        let events = rows
             .into_iter()
-            .map(|(id, name, data, session_id, timestamp)| Event {
-                id,
-                session_id,
-                category: roost_common::outbox::DomainEvent::CATEGORY.to_owned(),
-                name,
-                data,
-                timestamp,
+            .map(|(id, name, data, session_id, timestamp)| {
+                Ok(Event {
+                    id,
+                    session_id,
+                    category: roost_common::outbox::DomainEvent::CATEGORY.to_owned(),
+                    name,
+                    data: EventData::from_json(data)?,
+                    timestamp,
+                })
             })
-            .collect();
+            .collect::<Result<Vec<Event>, serde_json::Error>>()
+            .context("reading an outbox payload")?;
         Publisher::new(self.redis.clone(), self.keys.clone())
             .publish_now(&events)
             .await?;

@@ -6,7 +6,6 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use roost_common::{outbox::DomainEvent, stream::Event};
-use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -24,7 +23,8 @@ pub struct ToQuarantine {
     pub application: Option<Uuid>,
     pub code: &'static str,
     pub message: String,
-    pub event: Value,
+    /// The event as JSON text (an accepted event's data keeps every digit).
+    pub event: String,
     pub received_at: DateTime<Utc>,
 }
 
@@ -61,13 +61,16 @@ pub fn notification_for(event: &Event) -> Option<NewNotification> {
     if event.category != DomainEvent::CATEGORY || event.name != DomainEvent::CommentCreated.name() {
         return None;
     }
-    let d = &event.data;
+    let d = event.data.value().ok()?;
     let user_id = d.get("post_author_id")?.as_i64()?;
     let actor_id = d.get("user_id")?.as_i64()?;
     if user_id == actor_id {
         return None;
     }
-    let text = d.get("text").and_then(Value::as_str).unwrap_or_default();
+    let text = d
+        .get("text")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
     Some(NewNotification {
         user_id,
         actor_id,
@@ -93,7 +96,7 @@ pub async fn write_batch(
         let stored = sqlx::query(
             "WITH input AS (
                  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[],
-                                      $6::jsonb[], $7::timestamptz[], $8::timestamptz[])
+                                      $6::text[], $7::timestamptz[], $8::timestamptz[])
                      AS t(id, application_id, session_id, category, name, data, ts, received_at)
              ), fresh AS (
                  -- In id order, so consumers committing overlapping batches (a client's
@@ -105,7 +108,7 @@ pub async fn write_batch(
              )
              INSERT INTO events (id, application_id, session_id, category, name, data,
                                  \"timestamp\", received_at)
-             SELECT i.id, i.application_id, i.session_id, i.category, i.name, i.data, i.ts,
+             SELECT i.id, i.application_id, i.session_id, i.category, i.name, i.data::jsonb, i.ts,
                     i.received_at
              FROM input i JOIN fresh f USING (id)",
         )
@@ -129,7 +132,13 @@ pub async fn write_batch(
                 .map(|e| e.event.name.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(unique.iter().map(|e| &e.event.data).collect::<Vec<_>>())
+        // As text, cast by PostgreSQL: `jsonb` keeps every digit the client sent.
+        .bind(
+            unique
+                .iter()
+                .map(|e| e.event.data.as_json())
+                .collect::<Vec<_>>(),
+        )
         .bind(unique.iter().map(|e| e.event.timestamp).collect::<Vec<_>>())
         .bind(unique.iter().map(|e| e.received_at).collect::<Vec<_>>())
         .execute(&mut *tx)
@@ -141,8 +150,8 @@ pub async fn write_batch(
     if !quarantine.is_empty() {
         let codes: Vec<String> = sqlx::query_scalar(
             "INSERT INTO ingest_errors (source, application_id, code, message, event, received_at)
-             SELECT t.source, a.id, t.code, t.message, t.event, t.received_at
-             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::jsonb[],
+             SELECT t.source, a.id, t.code, t.message, t.event::jsonb, t.received_at
+             FROM unnest($1::text[], $2::uuid[], $3::text[], $4::text[], $5::text[],
                          $6::timestamptz[])
                  AS t(source, application_id, code, message, event, received_at)
              LEFT JOIN applications a ON a.id = t.application_id
@@ -163,7 +172,12 @@ pub async fn write_batch(
                 .map(|q| q.message.as_str())
                 .collect::<Vec<_>>(),
         )
-        .bind(quarantine.iter().map(|q| &q.event).collect::<Vec<_>>())
+        .bind(
+            quarantine
+                .iter()
+                .map(|q| q.event.as_str())
+                .collect::<Vec<_>>(),
+        )
         .bind(quarantine.iter().map(|q| q.received_at).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?;
@@ -172,9 +186,15 @@ pub async fn write_batch(
     }
     if !notifications.is_empty() {
         let created: Vec<(i64, i64)> = sqlx::query_as(
-            "INSERT INTO notifications (user_id, actor_id, post_id, comment_id, excerpt)
-             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[],
-                                  $5::text[])
+            // A notification is dated by its comment, not by when a consumer got to it: with
+            // several consumers, comments can be processed out of order.
+            "INSERT INTO notifications (user_id, actor_id, post_id, comment_id, excerpt,
+                                        created_at)
+             SELECT t.user_id, t.actor_id, t.post_id, t.comment_id, t.excerpt, c.created_at
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[])
+                 AS t(user_id, actor_id, post_id, comment_id, excerpt)
+             JOIN comments c ON c.id = t.comment_id
+             ORDER BY c.created_at, c.id
              ON CONFLICT (comment_id) DO NOTHING
              RETURNING id, user_id",
         )

@@ -1,15 +1,11 @@
 //! API keys of client applications: 256 random bits, shown once, stored and looked up as a
-//! SHA-256 digest. Resolved keys are cached per process for a short, configurable time (the
-//! delay before a revocation takes effect everywhere).
+//! SHA-256 digest. Resolved keys are cached per process (see [`ApiKeyCache`]).
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use moka::sync::Cache;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -22,8 +18,8 @@ use crate::{
 
 /// Prefix of every key, so a leaked key is recognisable (e.g. by secret scanners).
 const PREFIX: &str = "roost_";
-/// Cached keys per process; the cache is emptied when it would grow past this.
-const CACHE_CAPACITY: usize = 10_000;
+/// Most keys each half of the cache holds (known keys, and digests known not to be keys).
+const CACHE_CAPACITY: u64 = 10_000;
 
 /// A new random key and its digest.
 pub fn generate() -> (String, [u8; 32]) {
@@ -38,41 +34,65 @@ pub fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-/// Digest → application id (or "no such key"), for the cache's time to live. Misses are
-/// cached too, so a flood of bad keys costs one query per key and TTL, not one per request;
-/// the cache is emptied when it would grow past [`CACHE_CAPACITY`].
+/// Digest → application id, or "no such key", for a time to live. Two size-bounded `moka`
+/// caches (TinyLFU admission): active keys, and digests that are no key, so a flood of bad
+/// keys costs one query per key and TTL and only ever evicts other bad keys, never the good
+/// ones.
+///
+/// A revocation drops the cached keys at once on every replica (announced over Redis
+/// pub/sub, see `notify::revoke`); the time to live only bounds how long a revoked key still
+/// works when that announcement is lost (Redis away).
 pub struct ApiKeyCache {
-    ttl: Duration,
-    entries: Mutex<HashMap<[u8; 32], Cached>>,
+    known: Cache<[u8; 32], Uuid>,
+    unknown: Cache<[u8; 32], ()>,
 }
-
-/// A lookup's answer (the application, or none) and when it was made.
-type Cached = (Option<Uuid>, Instant);
 
 impl ApiKeyCache {
     pub fn new(ttl: Duration) -> Self {
         Self {
-            ttl,
-            entries: Mutex::new(HashMap::new()),
+            known: Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .time_to_live(ttl)
+                .support_invalidation_closures()
+                .build(),
+            unknown: Cache::builder()
+                .max_capacity(CACHE_CAPACITY)
+                .time_to_live(ttl)
+                .build(),
         }
     }
 
     /// `Some(Some(id))`: a known key; `Some(None)`: known not to exist; `None`: ask PostgreSQL.
     fn get(&self, digest: &[u8; 32]) -> Option<Option<Uuid>> {
-        let entries = self.entries.lock().ok()?;
-        entries
-            .get(digest)
-            .filter(|(_, at)| at.elapsed() < self.ttl)
-            .map(|(id, _)| *id)
+        if let Some(id) = self.known.get(digest) {
+            return Some(Some(id));
+        }
+        self.unknown.contains_key(digest).then_some(None)
     }
 
     fn put(&self, digest: [u8; 32], id: Option<Uuid>) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= CACHE_CAPACITY {
-                entries.clear();
-            }
-            entries.insert(digest, (id, Instant::now()));
+        match id {
+            Some(id) => self.known.insert(digest, id),
+            None => self.unknown.insert(digest, ()),
         }
+    }
+
+    /// Forgets the key of an application that was revoked: no lookup after this returns
+    /// finds it.
+    pub fn revoke(&self, application: Uuid) {
+        if self
+            .known
+            .invalidate_entries_if(move |_, id| *id == application)
+            .is_err()
+        {
+            self.known.invalidate_all();
+        }
+    }
+
+    /// Forgets everything (after missing revocations while Redis was away).
+    pub fn clear(&self) {
+        self.known.invalidate_all();
+        self.unknown.invalidate_all();
     }
 }
 
@@ -133,6 +153,26 @@ mod tests {
         // 32 bytes = 43 base64url characters: 256 bits.
         assert_eq!(a.len(), PREFIX.len() + 43);
         assert_eq!(digest(&a), da);
+    }
+
+    #[test]
+    fn a_flood_of_bad_keys_does_not_evict_good_ones() {
+        let cache = ApiKeyCache::new(Duration::from_secs(60));
+        cache.put([1; 32], Some(Uuid::nil()));
+        for i in 0..(CACHE_CAPACITY + 5_000) {
+            let mut bad = [0u8; 32];
+            bad[..8].copy_from_slice(&i.to_le_bytes());
+            bad[31] = 2;
+            cache.put(bad, None);
+        }
+        cache.unknown.run_pending_tasks();
+        assert!(cache.unknown.entry_count() <= CACHE_CAPACITY);
+        assert_eq!(cache.get(&[1; 32]), Some(Some(Uuid::nil())));
+        let other = Uuid::from_u128(7);
+        cache.put([3; 32], Some(other));
+        cache.revoke(Uuid::nil());
+        assert_eq!(cache.get(&[1; 32]), None);
+        assert_eq!(cache.get(&[3; 32]), Some(Some(other)));
     }
 
     #[test]

@@ -2,15 +2,22 @@
 //! object or an array of 1 to [`MAX_BATCH`]; each envelope is checked on its own, so one bad
 //! envelope is listed by index and the rest of the batch is still accepted. Payload rules run
 //! later, in the worker.
+//!
+//! Event `data` is never parsed into numbers here: it stays the JSON text the client sent (see
+//! [`EventData`]), so it is stored and returned without rounding.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use roost_common::stream::Event;
-use serde_json::{Map, Value};
+use roost_common::stream::{Event, EventData};
+use serde_json::{Value, value::RawValue};
 use uuid::Uuid;
+
+use super::json_escape;
 
 /// Most events in one request.
 pub const MAX_BATCH: usize = 1000;
-/// Largest request body.
+/// Largest request body, after decoding any `Content-Encoding`.
 pub const MAX_BODY: usize = 1024 * 1024;
 /// Longest category or name, in characters.
 const MAX_LABEL: usize = 100;
@@ -22,59 +29,83 @@ pub enum BatchError {
     TooMany(usize),
 }
 
-/// Splits a body into its envelopes (still unchecked JSON values).
-pub fn split_batch(body: &[u8]) -> Result<Vec<Value>, BatchError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| BatchError::Malformed(format!("The request body is not valid JSON: {e}.")))?;
-    match value {
-        Value::Array(items) if items.is_empty() => Err(BatchError::Malformed(
-            "The array of events is empty; send 1 to 1000 events.".into(),
-        )),
-        Value::Array(items) if items.len() > MAX_BATCH => Err(BatchError::TooMany(items.len())),
-        Value::Array(items) => Ok(items),
-        Value::Object(_) => Ok(vec![value]),
-        _ => Err(BatchError::Malformed(
-            "The request body must be one event object or an array of events.".into(),
-        )),
+fn malformed(e: &serde_json::Error) -> BatchError {
+    BatchError::Malformed(format!("The request body is not valid JSON: {e}."))
+}
+
+/// Splits a body into its envelopes (still unchecked JSON text). Lone UTF-16 surrogate escapes
+/// are first replaced with U+FFFD in place (see [`json_escape::replace_lone_surrogates`]), so
+/// a cut emoji in one event does not refuse the whole batch.
+pub fn split_batch(body: &mut [u8]) -> Result<Vec<&RawValue>, BatchError> {
+    json_escape::replace_lone_surrogates(body);
+    let body: &[u8] = body;
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| malformed(&e))?;
+            match items.len() {
+                0 => Err(BatchError::Malformed(
+                    "The array of events is empty; send 1 to 1000 events.".into(),
+                )),
+                n if n > MAX_BATCH => Err(BatchError::TooMany(n)),
+                _ => Ok(items),
+            }
+        }
+        Some(b'{') => Ok(vec![
+            serde_json::from_slice::<&RawValue>(body).map_err(|e| malformed(&e))?,
+        ]),
+        _ => {
+            serde_json::from_slice::<serde::de::IgnoredAny>(body).map_err(|e| malformed(&e))?;
+            Err(BatchError::Malformed(
+                "The request body must be one event object or an array of events.".into(),
+            ))
+        }
     }
 }
 
+/// A field's value, `None` when absent or `null`.
+fn field(fields: &BTreeMap<String, &RawValue>, name: &str) -> Option<Value> {
+    fields
+        .get(name)
+        .and_then(|raw| serde_json::from_str::<Value>(raw.get()).ok())
+        .filter(|v| !v.is_null())
+}
+
 /// Checks one envelope; the message lists every problem found.
-pub fn parse_envelope(value: Value) -> Result<Event, String> {
-    let Value::Object(mut fields) = value else {
+pub fn parse_envelope(raw: &RawValue) -> Result<Event, String> {
+    let Ok(mut fields) = serde_json::from_str::<BTreeMap<String, &RawValue>>(raw.get()) else {
         return Err("an event must be a JSON object".into());
     };
     let mut problems = Vec::new();
-    let id = match fields.remove("id") {
-        None | Some(Value::Null) => Some(Uuid::new_v4()),
+    let id = match field(&fields, "id") {
+        None => Some(Uuid::new_v4()),
         Some(v) => uuid_field("id", v, &mut problems),
     };
-    let session_id = match fields.remove("session_id") {
-        None | Some(Value::Null) => {
+    let session_id = match field(&fields, "session_id") {
+        None => {
             problems.push("session_id: is required".to_owned());
             None
         }
         Some(v) => uuid_field("session_id", v, &mut problems),
     };
-    let category = label("category", fields.remove("category"), &mut problems);
-    let name = label("name", fields.remove("name"), &mut problems);
-    let data = match fields.remove("data") {
-        None | Some(Value::Null) => {
+    let category = label("category", field(&fields, "category"), &mut problems);
+    let name = label("name", field(&fields, "name"), &mut problems);
+    let data = match fields.get("data").map(|raw| raw.get()) {
+        None | Some("null") => {
             problems.push("data: is required (a JSON object)".to_owned());
             None
         }
-        Some(v @ Value::Object(_)) if contains_nul(&v) => {
-            problems.push("data: must not contain the NUL character (\\u0000)".to_owned());
-            None
-        }
-        Some(v @ Value::Object(_)) => Some(v),
-        Some(_) => {
+        Some(text) if !text.starts_with('{') => {
             problems.push("data: must be a JSON object".to_owned());
             None
         }
+        Some(text) if json_escape::has_nul_escape(text) => {
+            problems.push("data: must not contain the NUL character (\\u0000)".to_owned());
+            None
+        }
+        Some(text) => EventData::from_json(text.to_owned()).ok(),
     };
-    let timestamp = match fields.remove("timestamp") {
-        None | Some(Value::Null) => {
+    let timestamp = match field(&fields, "timestamp") {
+        None => {
             problems.push("timestamp: is required".to_owned());
             None
         }
@@ -91,9 +122,10 @@ pub fn parse_envelope(value: Value) -> Result<Event, String> {
             None
         }
     };
-    let mut unknown: Vec<&String> = fields.keys().collect();
-    unknown.sort();
-    for key in unknown {
+    for known in ["id", "session_id", "category", "name", "data", "timestamp"] {
+        fields.remove(known);
+    }
+    for key in fields.keys() {
         problems.push(format!("{}: is not an event field", truncate(key, 40)));
     }
     match (id, session_id, category, name, data, timestamp) {
@@ -146,20 +178,6 @@ fn label(field: &str, value: Option<Value>, problems: &mut Vec<String>) -> Optio
     None
 }
 
-/// PostgreSQL's `jsonb` cannot store `\u0000`, in keys or in strings.
-fn contains_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(contains_nul),
-        Value::Object(map) => map_contains_nul(map),
-        _ => false,
-    }
-}
-
-fn map_contains_nul(map: &Map<String, Value>) -> bool {
-    map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v))
-}
-
 /// RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]` taken as UTC. Years 1 to 9999.
 pub fn parse_timestamp(raw: &str) -> Option<DateTime<Utc>> {
     let raw = raw.trim();
@@ -188,6 +206,15 @@ mod tests {
 
     use super::*;
 
+    fn parse(value: Value) -> Result<Event, String> {
+        let raw: Box<RawValue> = serde_json::from_str(&value.to_string()).unwrap();
+        parse_envelope(&raw)
+    }
+
+    fn split(body: &[u8]) -> Result<usize, BatchError> {
+        split_batch(&mut body.to_vec()).map(|items| items.len())
+    }
+
     fn valid() -> Value {
         json!({
             "session_id": "2f1e4c52-8a57-4a43-9a6b-6f1f6f9b9c10",
@@ -200,27 +227,25 @@ mod tests {
 
     #[test]
     fn batches_are_one_object_or_a_non_empty_array() {
-        assert_eq!(split_batch(br#"{"a":1}"#).unwrap().len(), 1);
-        assert_eq!(split_batch(br#"[{}, 1]"#).unwrap().len(), 2);
-        assert!(matches!(split_batch(b"[]"), Err(BatchError::Malformed(_))));
-        assert!(matches!(
-            split_batch(b"nope"),
-            Err(BatchError::Malformed(_))
-        ));
-        assert!(matches!(split_batch(b"42"), Err(BatchError::Malformed(_))));
+        assert_eq!(split(br#"{"a":1}"#), Ok(1));
+        assert_eq!(split(br#" [{}, 1]"#), Ok(2));
+        assert!(matches!(split(b"[]"), Err(BatchError::Malformed(_))));
+        assert!(matches!(split(b"nope"), Err(BatchError::Malformed(_))));
+        assert!(matches!(split(b"42"), Err(BatchError::Malformed(_))));
+        assert!(matches!(split(b"{\"a\": 1"), Err(BatchError::Malformed(_))));
         let many = format!("[{}]", vec!["{}"; 1001].join(","));
-        assert_eq!(split_batch(many.as_bytes()), Err(BatchError::TooMany(1001)));
+        assert_eq!(split(many.as_bytes()), Err(BatchError::TooMany(1001)));
     }
 
     #[test]
     fn a_valid_envelope_gets_an_id_when_it_has_none() {
-        let event = parse_envelope(valid()).unwrap();
+        let event = parse(valid()).unwrap();
         assert_eq!(event.category, "page interaction");
         assert_eq!(event.timestamp.to_rfc3339(), "2026-11-23T10:00:00+00:00");
         let mut with_id = valid();
         with_id["id"] = json!("0b0f5a4e-3f53-4a54-8f8e-2d8f6a1c7b11");
         assert_eq!(
-            parse_envelope(with_id).unwrap().id.to_string(),
+            parse(with_id).unwrap().id.to_string(),
             "0b0f5a4e-3f53-4a54-8f8e-2d8f6a1c7b11"
         );
     }
@@ -228,8 +253,7 @@ mod tests {
     #[test]
     fn every_problem_is_named() {
         let err =
-            parse_envelope(json!({"id": 5, "category": "", "name": 3, "data": [], "extra": 1}))
-                .unwrap_err();
+            parse(json!({"id": 5, "category": "", "name": 3, "data": [], "extra": 1})).unwrap_err();
         for part in [
             "id: must be a UUID string",
             "session_id: is required",
@@ -241,17 +265,17 @@ mod tests {
         ] {
             assert!(err.contains(part), "{err} lacks {part}");
         }
-        assert!(parse_envelope(json!([1])).is_err());
+        assert!(parse(json!([1])).is_err());
     }
 
     #[test]
     fn nul_characters_are_refused_anywhere_in_data() {
         let mut v = valid();
         v["data"] = json!({"a": {"b": ["x\u{0}y"]}});
-        assert!(parse_envelope(v).unwrap_err().contains("NUL"));
+        assert!(parse(v).unwrap_err().contains("NUL"));
         let mut v = valid();
         v["data"] = json!({"k\u{0}": 1});
-        assert!(parse_envelope(v).unwrap_err().contains("NUL"));
+        assert!(parse(v).unwrap_err().contains("NUL"));
     }
 
     #[test]
@@ -269,9 +293,31 @@ mod tests {
     fn labels_are_bounded() {
         let mut v = valid();
         v["name"] = json!("x".repeat(101));
-        assert!(parse_envelope(v).unwrap_err().contains("at most 100"));
+        assert!(parse(v).unwrap_err().contains("at most 100"));
         let mut v = valid();
         v["category"] = json!("a\nb");
-        assert!(parse_envelope(v).unwrap_err().contains("control"));
+        assert!(parse(v).unwrap_err().contains("control"));
+    }
+}
+
+#[cfg(test)]
+mod fidelity {
+    use super::*;
+
+    #[test]
+    fn data_keeps_every_digit_and_lone_surrogates_become_replacement_characters() {
+        let mut body = br#"[{"session_id": "2f1e4c52-8a57-4a43-9a6b-6f1f6f9b9c10",
+            "category": "c", "name": "n", "timestamp": "2026-11-23T10:00:00Z",
+            "data": {"big": 12345678901234567890123, "fine": 0.1234567890123456789,
+                     "cut": "ab\ud83d", "emoji": "\ud83d\ude00"}}]"#
+            .to_vec();
+        let items = split_batch(&mut body).unwrap();
+        let event = parse_envelope(items[0]).unwrap();
+        let data = event.data.as_json();
+        assert!(data.contains("12345678901234567890123,"), "{data}");
+        assert!(data.contains("0.1234567890123456789,"), "{data}");
+        let value = event.data.value().unwrap();
+        assert_eq!(value["cut"], "ab\u{fffd}");
+        assert_eq!(value["emoji"], "\u{1f600}");
     }
 }

@@ -2,5 +2,6 @@
 
 pub mod account;
 pub mod event;
+pub mod json_escape;
 pub mod pagination;
 pub mod post;

@@ -2,6 +2,7 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
+use roost_common::stream::Revocation;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -249,12 +250,14 @@ pub async fn login(
     }
 }
 
-/// Revokes the presented token (only that one), on every replica, at once.
+/// Revokes the presented token (only that one), on every replica, at once: requests with it
+/// are refused, and notification sockets opened with it are closed.
 #[utoipa::path(tag = "accounts", security(("bearer" = [])), responses(
     (status = 204), (status = 401, body = crate::error::Problem)))]
 #[post("/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
     store::tokens::revoke(&state.db, user.jti, user.id, user.expires_at).await?;
+    crate::notify::revoke(&state, Revocation::Token { jti: user.jti }).await;
     Ok(HttpResponse::NoContent().finish())
 }
 

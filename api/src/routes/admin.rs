@@ -3,8 +3,9 @@
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
+use roost_common::stream::Revocation;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, value::RawValue};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -135,7 +136,8 @@ pub async fn list_applications(
     }))
 }
 
-/// Revokes an application's key (idempotent). Events already accepted are still stored.
+/// Revokes an application's key (idempotent), on every replica at once. Events already
+/// accepted are still stored.
 #[utoipa::path(tag = "admin", security(("admin" = [])), responses(
     (status = 204), (status = 404, description = "`not_found`", body = crate::error::Problem)))]
 #[delete("/admin/applications/{id}")]
@@ -145,6 +147,7 @@ pub async fn revoke_application(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     if store::applications::revoke(&state.db, *id).await? {
+        crate::notify::revoke(&state, Revocation::Application { id: *id }).await;
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::not_found())
@@ -256,8 +259,9 @@ pub struct EventItem {
     session_id: Uuid,
     category: String,
     name: String,
+    /// As sent: numbers keep every digit.
     #[schema(value_type = Object)]
-    data: Value,
+    data: Box<RawValue>,
     timestamp: DateTime<Utc>,
     received_at: DateTime<Utc>,
 }
@@ -270,7 +274,7 @@ impl From<EventRow> for EventItem {
             session_id: r.session_id,
             category: r.category,
             name: r.name,
-            data: r.data,
+            data: r.data.0,
             timestamp: r.timestamp,
             received_at: r.received_at,
         }
@@ -279,7 +283,7 @@ impl From<EventRow> for EventItem {
 
 #[derive(Deserialize, IntoParams)]
 pub struct EventsQuery {
-    /// An application's name.
+    /// An application: its id (as created) or its name (case-insensitive).
     application: Option<String>,
     session_id: Option<String>,
     category: Option<String>,
@@ -293,7 +297,7 @@ pub struct EventsQuery {
     cursor: Option<String>,
 }
 
-/// Resolves an application filter by name; an unknown name is a validation error, not an
+/// Resolves an application filter by id or name; an unknown one is a validation error, not an
 /// empty result that looks like "no events".
 async fn application_filter(
     state: &AppState,
@@ -305,10 +309,15 @@ async fn application_filter(
     if name.contains('\0') {
         return Ok(Err(FieldError::new("application", "no such application")));
     }
-    Ok(store::applications::id_by_name(&state.db, name)
+    Ok(store::applications::resolve(&state.db, name)
         .await?
         .map(Some)
-        .ok_or_else(|| FieldError::new("application", format!("no application named `{name}`"))))
+        .ok_or_else(|| {
+            FieldError::new(
+                "application",
+                format!("no application with the id or name `{name}`"),
+            )
+        }))
 }
 
 fn text_filter(field: &str, raw: Option<&str>) -> Result<Option<String>, FieldError> {
@@ -413,12 +422,13 @@ pub struct IngestErrorItem {
     message: String,
     /// The event as accepted (for a poison message: what could be read of the entry).
     #[schema(value_type = Object)]
-    event: Value,
+    event: Box<RawValue>,
     received_at: DateTime<Utc>,
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct ErrorsQuery {
+    /// An application: its id (as created) or its name (case-insensitive).
     application: Option<String>,
     /// `payload_invalid`, `future_timestamp` or `poison_message`.
     code: Option<String>,
@@ -480,7 +490,7 @@ pub async fn list_ingest_errors(
             application: r.application,
             code: r.code,
             message: r.message,
-            event: r.event,
+            event: r.event.0,
             received_at: r.received_at,
         },
     )))

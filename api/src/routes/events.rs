@@ -41,7 +41,11 @@ fn too_large(detail: &str) -> ApiError {
     ApiError::new(Code::PayloadTooLarge, detail)
 }
 
-/// Accepts analytics events: one event object or an array of 1 to 1000 (body ≤ 1 MiB).
+/// Accepts analytics events: one event object or an array of 1 to 1000 (body ≤ 1 MiB, also
+/// after decoding a `Content-Encoding` of `gzip` or `deflate`).
+///
+/// Event `data` is stored as sent (numbers keep every digit); a lone UTF-16 surrogate escape
+/// (a cut emoji) is replaced with U+FFFD instead of refusing the batch.
 ///
 /// 202 means every accepted event is in the Redis stream (under its fsync policy) and will be
 /// stored exactly once by id. Invalid envelopes are listed in `rejected` by index; the others
@@ -52,7 +56,8 @@ fn too_large(detail: &str) -> ApiError {
     (status = 202, body = IngestResponse),
     (status = 400, description = "`malformed_body`", body = crate::error::Problem),
     (status = 401, description = "`invalid_api_key`", body = crate::error::Problem),
-    (status = 413, description = "`payload_too_large`", body = crate::error::Problem),
+    (status = 413, description = "`payload_too_large` (over 1 MiB on the wire or decoded, or over 1000 events)", body = crate::error::Problem),
+    (status = 415, description = "`unsupported_media_type`: a `Content-Encoding` other than gzip or deflate", body = crate::error::Problem),
     (status = 503, description = "`unavailable` (with Retry-After): nothing was accepted", body = crate::error::Problem)))]
 #[post("/events")]
 pub async fn ingest(
@@ -73,10 +78,10 @@ pub async fn ingest(
             rejected_metric("invalid_api_key", 1);
         }
     })?;
-    let body = read_body(&req, payload, MAX_BODY)
+    let mut body = read_body(&req, payload, MAX_BODY)
         .await
-        .inspect_err(|_| rejected_metric("payload_too_large", 1))?;
-    let values = event::split_batch(&body).map_err(|e| match e {
+        .inspect_err(|e| rejected_metric(e.code.as_str(), 1))?;
+    let values = event::split_batch(&mut body).map_err(|e| match e {
         BatchError::Malformed(detail) => {
             rejected_metric("malformed_body", 1);
             ApiError::new(Code::MalformedBody, detail)
@@ -91,8 +96,8 @@ pub async fn ingest(
     let received_at = Utc::now();
     let mut events = Vec::with_capacity(values.len());
     let mut rejected = Vec::new();
-    for (index, value) in values.into_iter().enumerate() {
-        match event::parse_envelope(value) {
+    for (index, raw) in values.into_iter().enumerate() {
+        match event::parse_envelope(raw) {
             Ok(event) => events.push(event),
             Err(message) => rejected.push(Rejected {
                 index,

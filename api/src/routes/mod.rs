@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod body;
 pub mod comments;
 pub mod events;
 pub mod jobs;
@@ -12,8 +13,9 @@ pub mod posts;
 pub mod users;
 
 use actix_web::{HttpRequest, error::JsonPayloadError, http::header, web};
+
+pub use body::read_body;
 use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiError, Code, FieldError};
@@ -73,46 +75,6 @@ pub fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Opti
     serde_json::from_slice(body)
         .map(Some)
         .map_err(|e| json_error(&JsonPayloadError::Deserialize(e)))
-}
-
-/// Reads a body of at most `max` bytes (routes with their own limit), refusing a larger one
-/// as soon as its size is known, without buffering it.
-pub async fn read_body(
-    req: &HttpRequest,
-    mut payload: web::Payload,
-    max: usize,
-) -> Result<web::BytesMut, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            Code::PayloadTooLarge,
-            format!(
-                "The body is over {} MiB, the limit of this route.",
-                max / (1024 * 1024)
-            ),
-        )
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > max) {
-        return Err(too_large());
-    }
-    let mut body = web::BytesMut::with_capacity(declared.unwrap_or(4096).min(max));
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                Code::MalformedBody,
-                format!("Cannot read the request body: {e}."),
-            )
-        })?;
-        if body.len() + chunk.len() > max {
-            return Err(too_large());
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Query strings: errors as 422 `validation_failed`.

@@ -14,7 +14,7 @@ use crate::{
     auth::{AuthUser, extract::bearer},
     domain::pagination::{Page, TimeCursor, limit, paginate},
     error::{ApiError, ApiResult, Code},
-    notify::{self, NotificationItem},
+    notify::{self, NotificationItem, SocketCommand},
     state::AppState,
     store,
 };
@@ -178,56 +178,84 @@ async fn run_socket(
             }
         },
     };
-    let (socket, mut outbox) = state.hub.register(user.id);
+    let (socket, mut inbox) = state.hub.register(&user);
     state.metrics.websockets.inc();
-    let ready = session
-        .text(json!({"type": "ready"}).to_string())
+    // A logout between the token check above and the registration would have found no socket
+    // to close: check once more now that revocations reach this socket.
+    let revoked = !store::tokens::is_active(&state.db, user.jti, user.id)
         .await
-        .is_ok();
+        .unwrap_or(true);
+    let ready = !revoked
+        && session
+            .text(json!({"type": "ready"}).to_string())
+            .await
+            .is_ok();
     if ready && let Err(error) = notify::catch_up(&state, user.id).await {
         tracing::warn!(%error, "delivering undelivered notifications to a new socket failed");
     }
     let mut check = tokio::time::interval(SOCKET_CHECK);
     check.tick().await; // the first tick is immediate
-    let reason = loop {
+    let ending = loop {
+        if revoked {
+            break Ending::Policy(notify::TOKEN_REVOKED);
+        }
         if !ready {
-            break "gone";
+            break Ending::Normal("gone");
         }
         tokio::select! {
-            Some(message) = outbox.recv() => {
-                if session.text(message.to_string()).await.is_err() {
-                    break "gone";
+            // Revocations close the socket before anything else queued for it is written.
+            biased;
+            command = inbox.recv() => match command {
+                Some(SocketCommand::Send(message)) => {
+                    if session.text(message.to_string()).await.is_err() {
+                        break Ending::Normal("gone");
+                    }
                 }
-            }
+                Some(SocketCommand::Close(reason)) => break Ending::Policy(reason),
+                None => break Ending::Normal("gone"),
+            },
             incoming = messages.next() => match incoming {
                 Some(Ok(AggregatedMessage::Ping(bytes))) => {
                     if session.pong(&bytes).await.is_err() {
-                        break "gone";
+                        break Ending::Normal("gone");
                     }
                 }
-                Some(Ok(AggregatedMessage::Close(_))) | None | Some(Err(_)) => break "closed",
+                Some(Ok(AggregatedMessage::Close(_))) | None | Some(Err(_)) => {
+                    break Ending::Normal("closed");
+                }
                 Some(Ok(_)) => {} // clients have nothing more to say
             },
             _ = check.tick() => {
-                let active = chrono::Utc::now() < user.expires_at
-                    && store::tokens::is_active(&state.db, user.jti, user.id).await.unwrap_or(true);
+                // The fallback when a revocation message was lost (Redis away).
+                if chrono::Utc::now() >= user.expires_at {
+                    break Ending::Policy(notify::TOKEN_EXPIRED);
+                }
+                // Fails open while PostgreSQL is unreachable: nothing can be claimed then.
+                let active = store::tokens::is_active(&state.db, user.jti, user.id)
+                    .await
+                    .unwrap_or(true);
                 if !active {
-                    break "token expired or revoked";
+                    break Ending::Policy(notify::TOKEN_REVOKED);
                 }
                 if let Err(error) = notify::catch_up(&state, user.id).await {
                     tracing::warn!(%error, "checking undelivered notifications failed");
                 }
                 if session.ping(b"").await.is_err() {
-                    break "gone";
+                    break Ending::Normal("gone");
                 }
             }
         }
     };
     state.hub.unregister(user.id, socket);
     state.metrics.websockets.dec();
-    if reason == "token expired or revoked" {
-        close(session, CloseCode::Policy, reason).await;
-    } else {
-        close(session, CloseCode::Normal, reason).await;
+    match ending {
+        Ending::Policy(reason) => close(session, CloseCode::Policy, reason).await,
+        Ending::Normal(reason) => close(session, CloseCode::Normal, reason).await,
     }
+}
+
+/// Why a socket loop ended: a policy close (revoked or expired token) or a normal one.
+enum Ending {
+    Policy(&'static str),
+    Normal(&'static str),
 }

@@ -66,10 +66,18 @@ pub async fn by_key_digest(db: &PgPool, digest: &[u8]) -> Result<Option<Uuid>, s
         .await
 }
 
-/// Ids of the applications with this name (case-insensitive), for event filters.
-pub async fn id_by_name(db: &PgPool, name: &str) -> Result<Option<Uuid>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM applications WHERE lower(name) = lower($1)")
-        .bind(name)
-        .fetch_optional(db)
-        .await
+/// The application a filter names: by its id (as `POST /v1/admin/applications` returns it) or
+/// by its name (case-insensitive). An id wins over a name that happens to look like one.
+pub async fn resolve(db: &PgPool, id_or_name: &str) -> Result<Option<Uuid>, sqlx::Error> {
+    let as_id = Uuid::parse_str(id_or_name).ok();
+    sqlx::query_scalar(
+        "SELECT id FROM applications
+         WHERE id = $1 OR lower(name) = lower($2)
+         ORDER BY id = $1 DESC NULLS LAST
+         LIMIT 1",
+    )
+    .bind(as_id)
+    .bind(id_or_name)
+    .fetch_optional(db)
+    .await
 }

@@ -3,8 +3,8 @@
 //! selective filter; every listing ends in the order of those indexes.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
-use sqlx::{FromRow, PgPool, Postgres, QueryBuilder};
+use serde_json::{Value, value::RawValue};
+use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, types::Json};
 use uuid::Uuid;
 
 use crate::domain::pagination::{EventCursor, TimeCursor};
@@ -20,6 +20,9 @@ pub struct EventFilter {
     pub after: Option<EventCursor>,
 }
 
+/// A `jsonb` value read as the text PostgreSQL renders: numbers keep every digit.
+pub type JsonText = Json<Box<RawValue>>;
+
 #[derive(FromRow)]
 pub struct EventRow {
     pub id: Uuid,
@@ -27,7 +30,7 @@ pub struct EventRow {
     pub session_id: Uuid,
     pub category: String,
     pub name: String,
-    pub data: Value,
+    pub data: JsonText,
     pub timestamp: DateTime<Utc>,
     pub received_at: DateTime<Utc>,
 }
@@ -84,7 +87,7 @@ pub struct IngestErrorRow {
     pub application: Option<String>,
     pub code: String,
     pub message: String,
-    pub event: Value,
+    pub event: JsonText,
     pub received_at: DateTime<Utc>,
 }
 

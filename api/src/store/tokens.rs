@@ -33,3 +33,11 @@ pub async fn is_active(db: &PgPool, jti: Uuid, user_id: i64) -> Result<bool, sql
     .fetch_one(db)
     .await
 }
+
+/// Which of these tokens are revoked.
+pub async fn revoked_among(db: &PgPool, jtis: &[Uuid]) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("SELECT jti FROM revoked_tokens WHERE jti = ANY($1)")
+        .bind(jtis)
+        .fetch_all(db)
+        .await
+}

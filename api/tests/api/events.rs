@@ -244,8 +244,8 @@ async fn the_same_id_is_stored_once_and_sessions_read_in_timestamp_order(db: PgP
 async fn admin_event_queries_filter_and_paginate(db: PgPool) {
     let app = spawn_app(db).await;
     let worker = app.worker().await;
-    let (_, web) = app.create_application("web").await;
-    let (_, mobile) = app.create_application("mobile").await;
+    let (web_id, web) = app.create_application("web").await;
+    let (mobile_id, mobile) = app.create_application("mobile").await;
     let other = "9a0c8e0e-51f0-4f4e-8d0b-3a4a0b3c1d2e";
     let mut cta = pageview(other, "2026-11-20T12:00:00Z");
     cta["name"] = json!("cta click");
@@ -296,10 +296,34 @@ async fn admin_event_queries_filter_and_paginate(db: PgPool) {
         )
         .await;
     assert_eq!(all.len(), 3);
-    let res = app
-        .get("/v1/admin/events?application=nope", ADMIN_TOKEN)
-        .await;
-    assert_problem(res, 422, "validation_failed").await;
+    // The filter takes the id the API handed out as well as the name (any case).
+    assert_eq!(
+        app.stored_events(&format!("application={web_id}"))
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(
+        app.stored_events(&format!("application={}", mobile_id.to_uppercase()))
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(app.stored_events("application=MOBILE").await.len(), 1);
+    for unknown in ["nope", "9a0c8e0e-51f0-4f4e-8d0b-3a4a0b3c1d2e"] {
+        let res = app
+            .get(
+                &format!("/v1/admin/events?application={unknown}"),
+                ADMIN_TOKEN,
+            )
+            .await;
+        let body = assert_problem(res, 422, "validation_failed").await;
+        assert!(
+            body["detail"].to_string().contains(unknown)
+                || body["errors"].to_string().contains(unknown),
+            "{body}"
+        );
+    }
     let res = app
         .get("/v1/admin/events?session_id=x&from=soon", ADMIN_TOKEN)
         .await;
@@ -320,7 +344,8 @@ async fn every_quarantine_reason_is_recorded(db: PgPool) {
     let worker = app
         .worker_with(&[("ROOST_INGEST_MAX_DELIVERIES", "2")])
         .await;
-    let (_, key) = app.create_application("web").await;
+    let web_app = app.create_application("web").await;
+    let key = web_app.1.clone();
 
     // A schema registered before the events were accepted applies to them.
     let schema = json!({"type": "object", "required": ["total"],
@@ -409,6 +434,14 @@ async fn every_quarantine_reason_is_recorded(db: PgPool) {
         )
         .await;
     assert_eq!(only.len(), 1);
+    let (web_id, _) = web_app;
+    let by_id = app
+        .all_pages(
+            &format!("/v1/admin/ingest-errors?code=future_timestamp&application={web_id}"),
+            ADMIN_TOKEN,
+        )
+        .await;
+    assert_eq!(by_id, only, "the application's id filters like its name");
     let res = app
         .get("/v1/admin/ingest-errors?code=nope", ADMIN_TOKEN)
         .await;

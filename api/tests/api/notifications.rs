@@ -80,6 +80,85 @@ async fn comments_notify_the_post_author_once(db: PgPool) {
     worker.shutdown().await;
 }
 
+/// The worker may store comments out of order (several consumers, or the relay re-publishing a
+/// lost entry): notifications still carry their comment's time and come oldest comment first.
+#[sqlx::test(migrations = "../migrations")]
+async fn notifications_are_dated_and_ordered_by_their_comments(db: PgPool) {
+    let app = spawn_app(db).await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let post = app.publish(&alice, "Hello", "World", "public").await;
+    let first = comment(&app, &bob, post, "first").await;
+    // The first comment's stream entry is lost (as if Redis lost it): only the relay brings
+    // it back, after the second comment has been stored.
+    let mut redis = app.redis().await;
+    let events = app.key("events");
+    eventually(10, "the first comment's entry", || {
+        let (mut redis, events) = (redis.clone(), events.clone());
+        async move {
+            let entries: Vec<redis::Value> = redis::cmd("XRANGE")
+                .arg(&events)
+                .arg("-")
+                .arg("+")
+                .query_async(&mut redis)
+                .await
+                .unwrap();
+            format!("{entries:?}")
+                .contains("comment.created")
+                .then_some(())
+        }
+    })
+    .await;
+    let _: i64 = redis::cmd("DEL")
+        .arg(&events)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let second = comment(&app, &bob, post, "second").await;
+    sqlx::query("UPDATE outbox SET created_at = created_at - interval '1 minute' WHERE payload->>'comment_id' = $1")
+        .bind(first.to_string())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let worker = app.worker().await;
+    eventually(20, "2 notifications", || async {
+        (notification_count(&app.db).await == 2).then_some(())
+    })
+    .await;
+    let stored_order: Vec<i64> =
+        sqlx::query_scalar("SELECT comment_id FROM notifications ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        stored_order,
+        vec![second, first],
+        "the worker stored them out of order"
+    );
+    let comments = json(app.get(&format!("/v1/posts/{post}/comments"), &alice).await).await;
+    let unsent = json(app.get("/v1/notifications/unsent", &alice).await).await;
+    let items = unsent["items"].as_array().unwrap();
+    assert_eq!(
+        field(items, "excerpt"),
+        vec!["first", "second"],
+        "oldest comment first"
+    );
+    for (item, comment) in items.iter().zip(comments["items"].as_array().unwrap()) {
+        assert_eq!(item["comment_id"], comment["id"]);
+        assert_eq!(
+            item["created_at"], comment["created_at"],
+            "the comment's time"
+        );
+    }
+    let history = app.all_pages("/v1/notifications?limit=1", &alice).await;
+    assert_eq!(
+        field(&history, "excerpt"),
+        vec!["second", "first"],
+        "newest first"
+    );
+    worker.shutdown().await;
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn concurrent_unsent_calls_deliver_each_notification_exactly_once(db: PgPool) {
     let app = spawn_app(db).await;
