@@ -370,6 +370,10 @@ impl ResponseError for ApiError {
         if matches!(self.code, Code::Unauthorized) {
             response.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if matches!(self.code, Code::RequestTimeout) {
+            // The rest of the body may still be on its way: the connection cannot be reused.
+            response.force_close();
+        }
         response.json(self.body())
     }
 }

@@ -2,6 +2,8 @@
 //! and metrics listeners and wires state, middleware and routes; tests use it on port 0.
 
 pub mod auth;
+pub mod conformance;
+pub mod cors;
 pub mod domain;
 pub mod error;
 pub mod metrics;
@@ -15,7 +17,12 @@ pub mod telemetry;
 
 use std::{net::TcpListener, sync::Arc};
 
-use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
+use actix_web::{
+    App, HttpServer,
+    dev::Server,
+    middleware::{Condition, from_fn},
+    web,
+};
 use anyhow::Context;
 use roost_common::{Settings, outbox::Publisher, stream::Keys};
 use secrecy::ExposeSecret;
@@ -60,6 +67,11 @@ impl Application {
         db: PgPool,
         options: BuildOptions,
     ) -> anyhow::Result<Self> {
+        cors::validate("ROOST_CORS_ALLOWED_ORIGINS", &settings.http.cors_origins)?;
+        cors::validate(
+            "ROOST_INGEST_CORS_ALLOWED_ORIGINS",
+            &settings.http.ingest_cors_origins,
+        )?;
         let redis = roost_common::redis_client::connect(&settings.redis)?;
         let keys = Keys::new(&settings.redis.key_prefix);
         let state = web::Data::new(AppState {
@@ -94,6 +106,8 @@ impl Application {
         let metrics_port = metrics_listener.local_addr()?.port();
 
         let app_state = state.clone();
+        let api_cors = state.settings.http.cors_origins.clone();
+        let ingest_cors = state.settings.http.ingest_cors_origins.clone();
         let server = HttpServer::new(move || {
             let (app, api) = App::new()
                 .into_utoipa_app()
@@ -105,13 +119,24 @@ impl Application {
                 .app_data(routes::payload_config())
                 .service(routes::ops::healthz)
                 .service(routes::ops::readyz)
-                .service(utoipa_actix_web::scope("/v1").configure(routes::configure))
+                // Ingest first: its own CORS policy (browsers send events from other origins).
+                .service(
+                    utoipa_actix_web::scope("/v1/events")
+                        .wrap(cors::ingest(&ingest_cors))
+                        .configure(routes::events::configure),
+                )
+                .service(
+                    utoipa_actix_web::scope("/v1")
+                        .wrap(Condition::new(!api_cors.is_empty(), cors::api(&api_cors)))
+                        .configure(routes::configure),
+                )
                 .split_for_parts();
             let route_table = web::Data::new(routes::RouteTable::from_openapi(&api));
             app.app_data(route_table)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
                 .route("/docs", web::get().to(docs_redirect))
                 .default_service(web::to(routes::not_found))
+                .wrap(from_fn(conformance::conform))
                 .wrap(from_fn(telemetry::observe))
         })
         .workers(state.settings.http.workers)

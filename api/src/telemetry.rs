@@ -63,10 +63,22 @@ fn request_id(req: &ServiceRequest) -> String {
 fn as_problem(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     let status = res.status();
     let foreign = match res.response().error() {
-        Some(error) if error.as_error::<ApiError>().is_none() => Some(error.to_string()),
+        Some(error) if error.as_error::<ApiError>().is_none() => Some(error),
         _ => None,
     };
-    let Some(message) = foreign else { return res };
+    let Some(foreign) = foreign else { return res };
+    if let Some(payload) = foreign.as_error::<actix_web::error::PayloadError>() {
+        let error = crate::conformance::payload_error(payload);
+        return res.into_response(actix_web::HttpResponse::from_error(error));
+    }
+    let message = foreign.to_string();
+    if foreign.as_error::<actix_cors::CorsError>().is_some() {
+        let error = ApiError::new(
+            Code::Forbidden,
+            format!("Cross-origin request refused: {message}."),
+        );
+        return res.into_response(actix_web::HttpResponse::from_error(error));
+    }
     let error = match status {
         StatusCode::PAYLOAD_TOO_LARGE => {
             ApiError::new(Code::PayloadTooLarge, "The request body is too large.")

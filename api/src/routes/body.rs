@@ -166,12 +166,7 @@ pub async fn read_body(
         )
     };
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::new(
-                Code::MalformedBody,
-                format!("Cannot read the request body: {e}."),
-            )
-        })?;
+        let chunk = chunk.map_err(|e| crate::conformance::payload_error(&e))?;
         wire += chunk.len();
         if wire > max {
             return Err(too_large());

@@ -23,13 +23,12 @@ use crate::error::{ApiError, Code, FieldError};
 /// Largest JSON body accepted by the social routes.
 pub const JSON_LIMIT: usize = 64 * 1024;
 
-/// Registers every `/v1` route.
+/// Registers every `/v1` route but `/v1/events` (its own scope, for its CORS policy).
 pub fn configure(cfg: &mut ServiceConfig) {
     accounts::configure(cfg);
     users::configure(cfg);
     posts::configure(cfg);
     comments::configure(cfg);
-    events::configure(cfg);
     jobs::configure(cfg);
     notifications::configure(cfg);
     admin::configure(cfg);
@@ -49,9 +48,10 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
             ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
         }
         JsonPayloadError::ContentType => ApiError::new(
-            Code::MalformedBody,
+            Code::UnsupportedMediaType,
             "The request body must be JSON (Content-Type: application/json).",
-        ),
+        )
+        .with_header("Accept", "application/json"),
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
             Code::ValidationFailed,
             format!("Invalid request body: {e}."),
@@ -60,6 +60,7 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
             Code::MalformedBody,
             format!("The request body is not valid JSON: {e}."),
         ),
+        JsonPayloadError::Payload(e) => crate::conformance::payload_error(e),
         other => ApiError::new(
             Code::MalformedBody,
             format!("Cannot read the request body: {other}."),
@@ -117,40 +118,48 @@ pub struct RouteTable(Vec<(Vec<Segment>, Vec<&'static str>)>);
 enum Segment {
     Literal(String),
     Param,
+    /// Any rest of the path, one segment or more (`/docs/{rest}*`).
+    Rest,
 }
+
+/// Served outside the OpenAPI document: the document itself and the interactive docs.
+const UNDOCUMENTED_GETS: [&str; 3] = ["/openapi.json", "/docs", "/docs/{rest}*"];
 
 impl RouteTable {
     pub fn from_openapi(doc: &utoipa::openapi::OpenApi) -> Self {
-        let routes = doc
-            .paths
-            .paths
+        let segments = |path: &str| -> Vec<Segment> {
+            path.split('/')
+                .map(|s| {
+                    if s.starts_with('{') && s.ends_with("}*") {
+                        Segment::Rest
+                    } else if s.starts_with('{') && s.ends_with('}') {
+                        Segment::Param
+                    } else {
+                        Segment::Literal(s.to_owned())
+                    }
+                })
+                .collect()
+        };
+        let documented = doc.paths.paths.iter().map(|(path, item)| {
+            // HEAD is served wherever GET is (as GET without a body).
+            let methods = [
+                ("GET", item.get.is_some()),
+                ("HEAD", item.get.is_some()),
+                ("POST", item.post.is_some()),
+                ("PUT", item.put.is_some()),
+                ("PATCH", item.patch.is_some()),
+                ("DELETE", item.delete.is_some()),
+            ];
+            let allowed = methods
+                .into_iter()
+                .filter_map(|(m, present)| present.then_some(m))
+                .collect();
+            (segments(path), allowed)
+        });
+        let undocumented = UNDOCUMENTED_GETS
             .iter()
-            .map(|(path, item)| {
-                let segments = path
-                    .split('/')
-                    .map(|s| {
-                        if s.starts_with('{') && s.ends_with('}') {
-                            Segment::Param
-                        } else {
-                            Segment::Literal(s.to_owned())
-                        }
-                    })
-                    .collect();
-                let methods = [
-                    ("GET", item.get.is_some()),
-                    ("POST", item.post.is_some()),
-                    ("PUT", item.put.is_some()),
-                    ("PATCH", item.patch.is_some()),
-                    ("DELETE", item.delete.is_some()),
-                ];
-                let allowed = methods
-                    .into_iter()
-                    .filter_map(|(m, present)| present.then_some(m))
-                    .collect();
-                (segments, allowed)
-            })
-            .collect();
-        Self(routes)
+            .map(|path| (segments(path), vec!["GET", "HEAD"]));
+        Self(documented.chain(undocumented).collect())
     }
 
     /// The methods `path` answers to: those of every route of that shape (none when no route
@@ -158,10 +167,12 @@ impl RouteTable {
     pub fn allowed(&self, path: &str) -> Vec<&'static str> {
         let parts: Vec<&str> = path.split('/').collect();
         let matches = |segments: &[Segment]| {
-            segments.len() == parts.len()
+            let rest = segments.last() == Some(&Segment::Rest);
+            (segments.len() == parts.len() || rest && parts.len() >= segments.len())
                 && segments.iter().zip(&parts).all(|(s, p)| match s {
                     Segment::Literal(l) => l == p,
                     Segment::Param => !p.is_empty(),
+                    Segment::Rest => true,
                 })
         };
         let mut allowed: Vec<&'static str> = self
@@ -256,8 +267,10 @@ mod tests {
             )
             .build();
         let table = RouteTable::from_openapi(&doc);
-        assert_eq!(table.allowed("/v1/posts/42"), vec!["GET"]);
+        assert_eq!(table.allowed("/v1/posts/42"), vec!["GET", "HEAD"]);
         assert_eq!(table.allowed("/v1/posts"), vec!["POST"]);
+        assert_eq!(table.allowed("/docs/index.html"), vec!["GET", "HEAD"]);
+        assert_eq!(table.allowed("/openapi.json"), vec!["GET", "HEAD"]);
         assert!(table.allowed("/v1/posts/42/nope").is_empty());
         assert!(table.allowed("/v1/posts/").is_empty());
         assert!(table.allowed("/v2/posts").is_empty());

@@ -11,6 +11,8 @@ mod comments;
 mod crash;
 mod events;
 mod feed;
+mod http;
+mod ingest;
 mod jobs;
 mod logs;
 mod notifications;

@@ -54,7 +54,7 @@ async fn known_paths_with_another_method_are_405_with_allow(db: PgPool) {
     let app = spawn_app(db).await;
     let token = app.register("alice").await;
     let res = app.delete("/v1/posts/1", &token).await;
-    assert_eq!(res.headers()["allow"], "GET, OPTIONS");
+    assert_eq!(res.headers()["allow"], "GET, HEAD, OPTIONS");
     assert_problem(res, 405, "method_not_allowed").await;
     let res = app.get("/v1/auth/login", &token).await;
     assert_eq!(res.headers()["allow"], "POST, OPTIONS");

@@ -1,0 +1,290 @@
+//! HTTP semantics (RFC 9110), route by route from the served OpenAPI document: `HEAD`,
+//! `OPTIONS`, 405 with `Allow`, 406, 415; and the protections every answer carries: security
+//! headers, the header size cap (431), the body deadline (408).
+
+use std::time::Duration;
+
+use crate::common::*;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Every documented path with a sample for each parameter, and its documented methods.
+async fn routes(app: &TestApp) -> Vec<(String, Vec<Method>)> {
+    let doc = json(app.request(Method::GET, "/openapi.json", None, None).await).await;
+    let mut routes = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let concrete = path
+            .replace("{id}", "1")
+            .replace("{username}", "alice")
+            .replace("{session_id}", "7c9e6679-7425-40de-944b-e07fc1f90ae7")
+            .replace("{category}", "c")
+            .replace("{name}", "n");
+        assert!(
+            !concrete.contains('{'),
+            "a parameter without a sample: {path}"
+        );
+        let methods = ["get", "post", "put", "delete", "patch"]
+            .into_iter()
+            .filter(|m| item.get(*m).is_some())
+            .map(|m| m.to_uppercase().parse().unwrap())
+            .collect();
+        routes.push((concrete, methods));
+    }
+    assert!(routes.len() > 30, "{} routes", routes.len());
+    routes
+}
+
+fn token_for<'a>(path: &str, user: &'a str) -> &'a str {
+    if path.starts_with("/v1/admin") {
+        ADMIN_TOKEN
+    } else {
+        user
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_route_answers_head_options_and_other_methods_by_the_rfc(db: PgPool) {
+    let app = spawn_app(db).await;
+    let user = app.register("alice").await;
+    let mut checked = 0;
+    for (path, methods) in routes(&app).await {
+        let token = token_for(&path, &user);
+        let get = methods.contains(&Method::GET);
+        let mut allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+        if get {
+            allow.push("HEAD");
+        }
+        allow.sort_unstable();
+        allow.push("OPTIONS");
+        let allow = allow.join(", ");
+
+        // OPTIONS: 204 with every method the path takes.
+        let res = app.request(Method::OPTIONS, &path, Some(token), None).await;
+        assert_eq!(res.status(), 204, "OPTIONS {path}");
+        assert_eq!(res.headers()["allow"], allow.as_str(), "OPTIONS {path}");
+
+        // A method the path does not take: 405 with the same Allow.
+        let res = app.request(Method::PATCH, &path, Some(token), None).await;
+        assert_eq!(res.headers()["allow"], allow.as_str(), "PATCH {path}");
+        assert_problem(res, 405, "method_not_allowed").await;
+
+        // HEAD: GET's status and headers, no body (the WebSocket route needs an upgrade).
+        if get && !path.ends_with("/stream") {
+            let got = app.request(Method::GET, &path, Some(token), None).await;
+            let head = app.request(Method::HEAD, &path, Some(token), None).await;
+            assert_eq!(head.status(), got.status(), "HEAD {path}");
+            assert_eq!(
+                head.headers().get("content-type"),
+                got.headers().get("content-type"),
+                "HEAD {path}"
+            );
+            assert!(head.bytes().await.unwrap().is_empty(), "HEAD {path}");
+        }
+
+        // An Accept that admits no JSON: 406.
+        if path.starts_with("/v1/") {
+            let res = app
+                .client
+                .request(methods[0].clone(), format!("{}{path}", app.base))
+                .bearer_auth(token)
+                .header("Accept", "text/html")
+                .send()
+                .await
+                .unwrap();
+            assert_problem(res, 406, "not_acceptable").await;
+        }
+
+        // A content coding we do not speak: 415.
+        for method in methods
+            .iter()
+            .filter(|m| [Method::POST, Method::PUT].contains(m))
+        {
+            let res = app
+                .client
+                .request(method.clone(), format!("{}{path}", app.base))
+                .bearer_auth(token)
+                .header("Content-Type", "application/json")
+                .header("Content-Encoding", "br")
+                .body("{}")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                res.headers()["accept-encoding"],
+                "gzip, deflate",
+                "{method} {path}"
+            );
+            assert_problem(res, 415, "unsupported_media_type").await;
+        }
+        checked += 1;
+    }
+    assert!(checked > 30);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn head_works_on_the_documents_and_json_bodies_need_json(db: PgPool) {
+    let app = spawn_app(db).await;
+    for path in ["/openapi.json", "/docs/", "/healthz"] {
+        let res = app.request(Method::HEAD, path, None, None).await;
+        assert_eq!(res.status(), 200, "HEAD {path}");
+        assert!(res.bytes().await.unwrap().is_empty());
+    }
+    let res = app.request(Method::POST, "/openapi.json", None, None).await;
+    assert_eq!(res.headers()["allow"], "GET, HEAD, OPTIONS");
+    assert_problem(res, 405, "method_not_allowed").await;
+    // A JSON route with another content type: 415, naming what it takes.
+    let res = app
+        .client
+        .post(format!("{}/v1/auth/login", app.base))
+        .header("Content-Type", "text/plain")
+        .body(r#"{"username": "a", "password": "b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["accept"], "application/json");
+    assert_problem(res, 415, "unsupported_media_type").await;
+    // gzip is decoded on JSON routes too.
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut gz,
+        json!({"username": "gzipped", "password": PASSWORD})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
+    let res = app
+        .client
+        .post(format!("{}/v1/auth/register", app.base))
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(gz.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn every_answer_carries_security_headers(db: PgPool) {
+    let app = spawn_app(db).await;
+    let token = app.register("alice").await;
+    for (path, token) in [
+        ("/v1/me", Some(token.as_str())),
+        ("/v1/nothing-here", None),
+        ("/healthz", None),
+        ("/docs/", None),
+    ] {
+        let res = app.request(Method::GET, path, token, None).await;
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        if path.starts_with("/v1/") {
+            assert_eq!(h["cache-control"], "no-store", "{path}");
+            assert!(csp.starts_with("default-src 'none'"), "{path}: {csp}");
+        }
+        if path == "/docs/" {
+            assert!(csp.contains("script-src 'self'"), "{csp}");
+        }
+    }
+    // Tokens are never cached.
+    let res = app
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "alice", "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn oversized_headers_are_431(db: PgPool) {
+    let app = spawn_app(db).await;
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("X-Big", "a".repeat(64 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 431, "headers_too_large").await;
+    let res = app
+        .client
+        .get(format!("{}/healthz", app.base))
+        .header("X-Fine", "a".repeat(8 * 1024))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+/// Sends a request head promising `declared` body bytes, then only `sent` of them; returns
+/// what the server answered before closing (empty when it closed without answering).
+async fn slow_body(app: &TestApp, declared: usize, sent: &[u8]) -> (String, Duration) {
+    let address = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "POST /v1/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {declared}\r\n\r\n"
+    );
+    socket.write_all(head.as_bytes()).await.unwrap();
+    socket.write_all(sent).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), socket.read_to_end(&mut answer))
+        .await
+        .expect("the server kept the connection open")
+        .unwrap();
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_body_that_never_finishes_is_408_and_the_connection_closes(db: PgPool) {
+    let app = spawn_with(db, &[("ROOST_HTTP_BODY_TIMEOUT_SECONDS", "1")]).await;
+    let (answer, waited) = slow_body(&app, 100, br#"{"username": "#).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(waited < Duration::from_secs(10), "{waited:?}");
+    // The same on a route that reads its body by hand.
+    let (_, key) = app.create_application("slow").await;
+    let address = app.base.trim_start_matches("http://");
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket
+        .write_all(
+            format!(
+                "POST /v1/events HTTP/1.1\r\nHost: {address}\r\nX-Api-Key: {key}\r\n\
+                 Content-Length: 50\r\n\r\n[{{"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), socket.read_to_end(&mut answer))
+        .await
+        .expect("the server kept the connection open")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // A complete body in time is fine.
+    let res = app
+        .request(
+            Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": "nobody", "password": "x"})),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    let _: Value = res.json().await.unwrap();
+}
