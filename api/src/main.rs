@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use roost_api::{Application, BuildOptions, store};
+use roost_common::stream::Revocation;
 use roost_common::{Settings, db, telemetry};
 
 #[derive(Parser)]
@@ -76,6 +77,21 @@ async fn main() -> anyhow::Result<()> {
                 anyhow::bail!("no client application with id {id}");
             }
             println!("revoked {id}");
+            // Running replicas drop the key at once; without Redis, within their cache's TTL.
+            let announced = async {
+                let mut redis = roost_common::redis_client::connect(&settings.redis)?;
+                let keys = roost_common::stream::Keys::new(&settings.redis.key_prefix);
+                Revocation::Application { id }
+                    .publish(&mut redis, &keys)
+                    .await
+            };
+            match announced.await {
+                Ok(replicas) => println!("announced to {replicas} running replica(s)"),
+                Err(error) => eprintln!(
+                    "could not announce the revocation ({error:#}); running replicas stop \
+                     accepting the key within ROOST_API_KEY_CACHE_SECONDS"
+                ),
+            }
         }
         Command::HashRate { seconds } => {
             let workers = settings.auth.hash_workers;

@@ -320,16 +320,8 @@ async fn on_message(state: Arc<AppState>, payload: String) {
 /// cache's time to live.
 pub async fn revoke(state: &AppState, revocation: Revocation) {
     apply_revocation(state, &revocation);
-    let Ok(payload) = serde_json::to_string(&revocation) else {
-        return;
-    };
     let mut redis = state.redis.clone();
-    let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-        .arg(&state.keys.revocations)
-        .arg(&payload)
-        .query_async(&mut redis)
-        .await;
-    if let Err(error) = published {
+    if let Err(error) = revocation.publish(&mut redis, &state.keys).await {
         tracing::warn!(%error, ?revocation, "announcing a revocation to other replicas failed; they apply it at their next check");
     }
 }

@@ -72,6 +72,24 @@ pub enum Revocation {
     Application { id: Uuid },
 }
 
+impl Revocation {
+    /// Announces the revocation to every API replica (`PUBLISH`; the number of replicas that
+    /// heard it).
+    pub async fn publish(
+        &self,
+        conn: &mut impl redis::aio::ConnectionLike,
+        keys: &Keys,
+    ) -> anyhow::Result<i64> {
+        let payload = serde_json::to_string(self)?;
+        let heard = redis::cmd("PUBLISH")
+            .arg(&keys.revocations)
+            .arg(payload)
+            .query_async(conn)
+            .await?;
+        Ok(heard)
+    }
+}
+
 /// One event as it travels through the stream (validated envelope, id assigned).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {

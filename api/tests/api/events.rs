@@ -84,6 +84,56 @@ async fn applications_are_created_listed_and_revoked(db: PgPool) {
     assert_problem(res, 404, "not_found").await;
 }
 
+/// With the key cached on every replica (the default 10 s), a revocation through one replica
+/// or the CLI stops the key on the others at once.
+#[sqlx::test(migrations = "../migrations")]
+async fn a_revoked_key_stops_at_once_on_every_replica(db: PgPool) {
+    let a = spawn_app(db).await;
+    let b = a.peer().await;
+    let event = pageview(SESSION, "2026-11-23T10:00:00Z");
+    let (id, key) = a.create_application("web").await;
+    let (other_id, other_key) = a.create_application("mobile").await;
+    for replica in [&a, &b] {
+        assert_eq!(replica.send_events(&key, &event).await.status(), 202);
+        assert_eq!(replica.send_events(&other_key, &event).await.status(), 202);
+    }
+    let res = a
+        .delete(&format!("/v1/admin/applications/{id}"), ADMIN_TOKEN)
+        .await;
+    assert_eq!(res.status(), 204);
+    // Pub/sub is asynchronous: allow it a moment, far below the cache's 10 s.
+    let started = std::time::Instant::now();
+    eventually(3, "the key refused on the other replica", || async {
+        (b.send_events(&key, &event).await.status() == 401).then_some(())
+    })
+    .await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    assert_problem(a.send_events(&key, &event).await, 401, "invalid_api_key").await;
+    // Only that application's key.
+    assert_eq!(b.send_events(&other_key, &event).await.status(), 202);
+    // The CLI announces its revocations too.
+    let vars: Vec<(String, String)> = a.vars.clone().into_iter().collect();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-api"))
+        .args(["revoke-app", &other_id])
+        .env_clear()
+        .envs(vars)
+        .env("ROOST_DATABASE_URL", database_url(&a.db).await)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("announced to 2"));
+    eventually(3, "the CLI's revocation on both replicas", || async {
+        (a.send_events(&other_key, &event).await.status() == 401
+            && b.send_events(&other_key, &event).await.status() == 401)
+            .then_some(())
+    })
+    .await;
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn envelopes_are_checked_one_by_one(db: PgPool) {
     let app = spawn_app(db).await;

@@ -305,3 +305,106 @@ async fn sockets_refuse_missing_or_bad_credentials(db: PgPool) {
     let res = app.get("/v1/notifications/stream", &alice).await;
     assert_problem(res, 400, "malformed_body").await;
 }
+
+async fn login(app: &TestApp, username: &str) -> String {
+    let res = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/auth/login",
+            None,
+            Some(json!({"username": username, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    json(res).await["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The next frame is a policy close (1008) with this reason, well before the sockets' 15 s
+/// periodic check could have caught it.
+async fn expect_policy_close(ws: &mut Socket, reason: &str) {
+    loop {
+        let frame = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("closed in time (not by the periodic check)");
+        match frame {
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            Some(Ok(Message::Close(Some(f)))) => {
+                assert_eq!(u16::from(f.code), 1008);
+                assert_eq!(f.reason.as_str(), reason);
+                return;
+            }
+            other => panic!("expected a policy close, got {other:?}"),
+        }
+    }
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn logout_closes_that_tokens_sockets_on_every_replica_at_once(db: PgPool) {
+    let a = spawn_app(db).await;
+    let b = a.peer().await;
+    let worker = a.worker().await;
+    let alice = a.register("alice").await;
+    let other_session = login(&a, "alice").await;
+    let bob = a.register("bob").await;
+    let post = a.publish(&alice, "Hello", "World", "public").await;
+    let mut on_a = socket(&a, Some(&alice)).await;
+    let mut on_b = socket(&b, Some(&alice)).await;
+    let mut other = socket(&b, Some(&other_session)).await;
+    for ws in [&mut on_a, &mut on_b, &mut other] {
+        assert_eq!(next_json(ws).await, json!({"type": "ready"}));
+    }
+    let res = a
+        .request(reqwest::Method::POST, "/v1/auth/logout", Some(&alice), None)
+        .await;
+    assert_eq!(res.status(), 204);
+    expect_policy_close(&mut on_a, "token revoked").await;
+    expect_policy_close(&mut on_b, "token revoked").await;
+    // The other session's socket stays and gets what follows.
+    let c = comment(&a, &bob, post, "after the logout").await;
+    let got = next_json(&mut other).await;
+    assert_eq!(got["comment_id"], c);
+    worker.shutdown().await;
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn nothing_is_claimed_for_a_revoked_socket_even_if_the_announcement_is_lost(db: PgPool) {
+    let app = spawn_app(db).await;
+    let worker = app.worker().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let post = app.publish(&alice, "Hello", "World", "public").await;
+    let mut ws = socket(&app, Some(&alice)).await;
+    assert_eq!(next_json(&mut ws).await, json!({"type": "ready"}));
+    // Revoked in PostgreSQL only, as when the pub/sub message is lost (Redis away).
+    let jti: uuid::Uuid = {
+        let payload = alice.split('.').nth(1).unwrap();
+        let claims: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        claims["jti"].as_str().unwrap().parse().unwrap()
+    };
+    sqlx::query(
+        "INSERT INTO revoked_tokens (jti, user_id, expires_at)
+         SELECT $1, id, now() + interval '1 hour' FROM users WHERE username = 'alice'",
+    )
+    .bind(jti)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let c = comment(&app, &bob, post, "for a live session only").await;
+    // The replica checks the socket's token before claiming: it closes the socket instead.
+    expect_policy_close(&mut ws, "token revoked").await;
+    eventually(20, "the notification", || async {
+        (notification_count(&app.db).await == 1).then_some(())
+    })
+    .await;
+    let fresh = login(&app, "alice").await;
+    let unsent = json(app.get("/v1/notifications/unsent", &fresh).await).await;
+    assert_eq!(
+        unsent["items"][0]["comment_id"], c,
+        "still unsent: {unsent}"
+    );
+    worker.shutdown().await;
+}
