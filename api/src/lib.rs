@@ -136,6 +136,7 @@ impl Application {
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
                 .route("/docs", web::get().to(docs_redirect))
                 .default_service(web::to(routes::not_found))
+                .wrap(from_fn(auth::gate::authenticate))
                 .wrap(from_fn(conformance::conform))
                 .wrap(from_fn(telemetry::observe))
         })

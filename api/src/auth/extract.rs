@@ -65,6 +65,11 @@ impl FromRequest for AuthUser {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Usually the gate has authenticated the caller already.
+        if let Some(user) = req.extensions().get::<AuthUser>() {
+            let user = user.clone();
+            return Box::pin(async move { Ok(user) });
+        }
         let req = req.clone();
         Box::pin(async move {
             let state = state(&req)?;
@@ -85,26 +90,37 @@ impl FromRequest for AdminAuth {
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        // Usually the gate has authenticated the administrator already.
+        if req.extensions().get::<AdminAuth>().is_some() {
+            return Box::pin(async { Ok(AdminAuth) });
+        }
         let req = req.clone();
         Box::pin(async move {
             let state = state(&req)?;
-            let token = bearer(&req).ok_or_else(ApiError::unauthorized)?;
-            if let Some(admin) = &state.settings.auth.admin_token {
-                // Compare digests so the comparison is constant-time whatever the lengths.
-                let want = Sha256::digest(admin.expose_secret().as_bytes());
-                let got = Sha256::digest(token.as_bytes());
-                if bool::from(want.ct_eq(&got)) {
-                    return Ok(AdminAuth);
-                }
-            }
-            // A valid user token is authenticated but not allowed.
-            if AuthUser::from_token(&state, token).await.is_ok() {
-                return Err(ApiError::new(
-                    Code::Forbidden,
-                    "This route needs the administrator token.",
-                ));
-            }
-            Err(ApiError::unauthorized())
+            AdminAuth::check(&state, bearer(&req)).await
         })
+    }
+}
+
+impl AdminAuth {
+    /// The administrator when `token` is the admin token; 403 `forbidden` for a valid user
+    /// token (authenticated, not allowed), 401 `unauthorized` otherwise.
+    pub async fn check(state: &AppState, token: Option<&str>) -> Result<Self, ApiError> {
+        let token = token.ok_or_else(ApiError::unauthorized)?;
+        if let Some(admin) = &state.settings.auth.admin_token {
+            // Compare digests so the comparison is constant-time whatever the lengths.
+            let want = Sha256::digest(admin.expose_secret().as_bytes());
+            let got = Sha256::digest(token.as_bytes());
+            if bool::from(want.ct_eq(&got)) {
+                return Ok(AdminAuth);
+            }
+        }
+        if AuthUser::from_token(state, token).await.is_ok() {
+            return Err(ApiError::new(
+                Code::Forbidden,
+                "This route needs the administrator token.",
+            ));
+        }
+        Err(ApiError::unauthorized())
     }
 }

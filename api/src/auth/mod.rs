@@ -3,6 +3,7 @@
 
 pub mod api_key;
 pub mod extract;
+pub mod gate;
 pub mod password;
 pub mod throttle;
 pub mod token;

@@ -108,11 +108,61 @@ pub fn payload_config() -> web::PayloadConfig {
     web::PayloadConfig::new(JSON_LIMIT)
 }
 
-/// Every documented path with the methods it answers to, read from the OpenAPI document the
-/// routes registered themselves in: the fallback tells "no such path" (404) from "not with
-/// this method" (405 with `Allow`) without a second list of routes to keep in step.
+/// Every documented path with the methods it answers to and how each is authenticated, read
+/// from the OpenAPI document the routes registered themselves in: the fallback tells "no such
+/// path" (404) from "not with this method" (405 with `Allow`), and the authentication gate
+/// knows which routes need which caller, without a second list of routes to keep in step.
 #[derive(Clone, Debug, Default)]
-pub struct RouteTable(Vec<(Vec<Segment>, Vec<&'static str>)>);
+pub struct RouteTable(Vec<Route>);
+
+#[derive(Clone, Debug)]
+struct Route {
+    segments: Vec<Segment>,
+    methods: Vec<(&'static str, Security)>,
+}
+
+/// How a route authenticates its caller (its OpenAPI `security`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Security {
+    /// No credentials.
+    Public,
+    /// A user's bearer token, required.
+    Bearer,
+    /// A user's bearer token when the `Authorization` header is sent; the route may take it
+    /// another way (the WebSocket's first message).
+    BearerOptional,
+    /// The administrator's token.
+    Admin,
+    /// A client application's `X-Api-Key`.
+    ApiKey,
+}
+
+impl Security {
+    fn of(operation: Option<&utoipa::openapi::path::Operation>) -> Self {
+        let requirements: Vec<serde_json::Value> = operation
+            .and_then(|op| op.security.as_ref())
+            .map(|list| {
+                list.iter()
+                    .filter_map(|r| serde_json::to_value(r).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let names = |v: &serde_json::Value| -> Vec<String> {
+            v.as_object()
+                .map(|o| o.keys().cloned().collect())
+                .unwrap_or_default()
+        };
+        let optional = requirements.iter().any(|r| names(r).is_empty());
+        let schemes: Vec<String> = requirements.iter().flat_map(names).collect();
+        match () {
+            () if schemes.iter().any(|s| s == "admin") => Self::Admin,
+            () if schemes.iter().any(|s| s == "api_key") => Self::ApiKey,
+            () if schemes.iter().any(|s| s == "bearer") && optional => Self::BearerOptional,
+            () if schemes.iter().any(|s| s == "bearer") => Self::Bearer,
+            () => Self::Public,
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Segment {
@@ -143,28 +193,30 @@ impl RouteTable {
         let documented = doc.paths.paths.iter().map(|(path, item)| {
             // HEAD is served wherever GET is (as GET without a body).
             let methods = [
-                ("GET", item.get.is_some()),
-                ("HEAD", item.get.is_some()),
-                ("POST", item.post.is_some()),
-                ("PUT", item.put.is_some()),
-                ("PATCH", item.patch.is_some()),
-                ("DELETE", item.delete.is_some()),
+                ("GET", item.get.as_ref()),
+                ("HEAD", item.get.as_ref()),
+                ("POST", item.post.as_ref()),
+                ("PUT", item.put.as_ref()),
+                ("PATCH", item.patch.as_ref()),
+                ("DELETE", item.delete.as_ref()),
             ];
-            let allowed = methods
-                .into_iter()
-                .filter_map(|(m, present)| present.then_some(m))
-                .collect();
-            (segments(path), allowed)
+            Route {
+                segments: segments(path),
+                methods: methods
+                    .into_iter()
+                    .filter_map(|(m, op)| op.map(|op| (m, Security::of(Some(op)))))
+                    .collect(),
+            }
         });
-        let undocumented = UNDOCUMENTED_GETS
-            .iter()
-            .map(|path| (segments(path), vec!["GET", "HEAD"]));
+        let undocumented = UNDOCUMENTED_GETS.iter().map(|path| Route {
+            segments: segments(path),
+            methods: vec![("GET", Security::Public), ("HEAD", Security::Public)],
+        });
         Self(documented.chain(undocumented).collect())
     }
 
-    /// The methods `path` answers to: those of every route of that shape (none when no route
-    /// has it).
-    pub fn allowed(&self, path: &str) -> Vec<&'static str> {
+    /// The routes of `path`'s shape, most specific (most literal segments) first.
+    fn matching(&self, path: &str) -> Vec<&Route> {
         let parts: Vec<&str> = path.split('/').collect();
         let matches = |segments: &[Segment]| {
             let rest = segments.last() == Some(&Segment::Rest);
@@ -175,15 +227,38 @@ impl RouteTable {
                     Segment::Rest => true,
                 })
         };
+        let mut routes: Vec<&Route> = self.0.iter().filter(|r| matches(&r.segments)).collect();
+        let literals = |r: &Route| {
+            r.segments
+                .iter()
+                .filter(|s| matches!(s, Segment::Literal(_)))
+                .count()
+        };
+        routes.sort_by_key(|r| std::cmp::Reverse(literals(r)));
+        routes
+    }
+
+    /// The methods `path` answers to: those of every route of that shape (none when no route
+    /// has it).
+    pub fn allowed(&self, path: &str) -> Vec<&'static str> {
         let mut allowed: Vec<&'static str> = self
-            .0
-            .iter()
-            .filter(|(segments, _)| matches(segments))
-            .flat_map(|(_, methods)| methods.iter().copied())
+            .matching(path)
+            .into_iter()
+            .flat_map(|r| r.methods.iter().map(|(m, _)| *m))
             .collect();
         allowed.sort_unstable();
         allowed.dedup();
         allowed
+    }
+
+    /// How the route serving `method path` authenticates; `None` for no such route.
+    pub fn security(&self, method: &str, path: &str) -> Option<Security> {
+        self.matching(path).into_iter().find_map(|r| {
+            r.methods
+                .iter()
+                .find(|(m, _)| *m == method)
+                .map(|(_, security)| *security)
+        })
     }
 }
 
@@ -267,6 +342,11 @@ mod tests {
             )
             .build();
         let table = RouteTable::from_openapi(&doc);
+        assert_eq!(
+            table.security("GET", "/v1/posts/42"),
+            Some(Security::Public)
+        );
+        assert_eq!(table.security("DELETE", "/v1/posts/42"), None);
         assert_eq!(table.allowed("/v1/posts/42"), vec!["GET", "HEAD"]);
         assert_eq!(table.allowed("/v1/posts"), vec!["POST"]);
         assert_eq!(table.allowed("/docs/index.html"), vec!["GET", "HEAD"]);

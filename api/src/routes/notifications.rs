@@ -2,7 +2,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, get, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, Session};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::{
-    auth::{AuthUser, extract::bearer},
+    auth::AuthUser,
     domain::pagination::{Page, TimeCursor, limit, paginate},
     error::{ApiError, ApiResult, Code},
     notify::{self, NotificationItem, SocketCommand},
@@ -91,7 +91,7 @@ pub async fn history(
 /// `{"type": "auth", "token": "..."}` first (browsers). The server sends `{"type": "ready"}`,
 /// then every undelivered notification, then each new one, as
 /// `{"type": "notification", ...item}`.
-#[utoipa::path(tag = "notifications", security(("bearer" = [])), responses(
+#[utoipa::path(tag = "notifications", security(("bearer" = []), ()), responses(
     (status = 101, description = "Switching to the WebSocket protocol"),
     (status = 401, description = "`unauthorized` (a bad Authorization header)", body = crate::error::Problem)))]
 #[get("/notifications/stream")]
@@ -100,10 +100,8 @@ pub async fn stream(
     req: HttpRequest,
     body: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let user = match bearer(&req) {
-        Some(token) => Some(AuthUser::from_token(&state, token).await?),
-        None => None,
-    };
+    // With an Authorization header, the gate has authenticated the caller already.
+    let user = req.extensions().get::<AuthUser>().cloned();
     let (response, session, messages) = actix_ws::handle(&req, body).map_err(|e| {
         ApiError::new(
             Code::MalformedBody,

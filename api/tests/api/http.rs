@@ -288,3 +288,59 @@ async fn a_body_that_never_finishes_is_408_and_the_connection_closes(db: PgPool)
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
     let _: Value = res.json().await.unwrap();
 }
+
+/// A request's credentials are checked before anything else about it: a logged-out token is
+/// 401 and a user's token on an admin route is 403, even with a bad path, query and body.
+#[sqlx::test(migrations = "../migrations")]
+async fn authentication_comes_before_validation_on_every_route(db: PgPool) {
+    let app = spawn_app(db).await;
+    let user = app.register("alice").await;
+    let revoked = app.register("bob").await;
+    let res = app
+        .request(Method::POST, "/v1/auth/logout", Some(&revoked), None)
+        .await;
+    assert_eq!(res.status(), 204);
+    let doc = json(app.request(Method::GET, "/openapi.json", None, None).await).await;
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        // Every parameter broken: not an id, not a user, not a category.
+        let concrete = path
+            .replace("{id}", "not-an-id")
+            .replace("{username}", "no%20such%20user")
+            .replace("{session_id}", "x")
+            .replace("{category}", "%00")
+            .replace("{name}", "%00");
+        for (method, op) in item.as_object().unwrap() {
+            let schemes: Vec<String> = op["security"]
+                .as_array()
+                .map(|list| {
+                    list.iter()
+                        .flat_map(|r| r.as_object().unwrap().keys().cloned())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let url = format!("{}{concrete}?limit=-5&cursor=%%%&from=soon", app.base);
+            let send = |token: &str| {
+                app.client
+                    .request(method.clone(), &url)
+                    .bearer_auth(token)
+                    .header("Content-Type", "application/json")
+                    .body("{not json")
+                    .send()
+            };
+            if schemes.iter().any(|s| s == "admin") {
+                let res = send(&user).await.unwrap();
+                assert_eq!(res.status(), 403, "{method} {path} with a user token");
+                let res = send(&revoked).await.unwrap();
+                assert_eq!(res.status(), 401, "{method} {path} with a logged-out token");
+                checked += 1;
+            } else if schemes.iter().any(|s| s == "bearer") {
+                let res = send(&revoked).await.unwrap();
+                assert_eq!(res.status(), 401, "{method} {path} with a logged-out token");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 30, "{checked} routes checked");
+}
