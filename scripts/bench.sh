@@ -86,6 +86,7 @@ export RUST_LOG="${RUST_LOG:-info}"
 # All load comes from one address: the per-address failed-login window (which counts
 # attempts in flight) would answer the login storm with 429s.
 export ROOST_LOGIN_MAX_FAILURES_PER_IP=100000000
+export ROOST_REGISTER_MAX_PER_IP=100000000
 # Tokens outlive any benchmark length.
 export ROOST_TOKEN_TTL_SECONDS=86400
 

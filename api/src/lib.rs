@@ -80,9 +80,13 @@ impl Application {
             throttle: LoginThrottle::new(
                 redis.clone(),
                 &settings.redis.key_prefix,
-                settings.auth.login_max_failures_per_user,
-                settings.auth.login_max_failures_per_ip,
-                settings.auth.login_window,
+                auth::throttle::Limits {
+                    login_per_account: settings.auth.login_max_failures_per_user,
+                    login_per_ip: settings.auth.login_max_failures_per_ip,
+                    login_window: settings.auth.login_window,
+                    register_per_ip: settings.auth.register_max_per_ip,
+                    register_window: settings.auth.register_window,
+                },
             ),
             api_keys: ApiKeyCache::new(settings.pipeline.api_key_cache_ttl),
             hub: notify::Hub::new(),

@@ -72,6 +72,10 @@ pub struct AuthSettings {
     pub login_max_failures_per_user: u32,
     pub login_max_failures_per_ip: u32,
     pub login_window: Duration,
+    /// Registrations one client address may make per `register_window` (each costs an
+    /// argon2 hash).
+    pub register_max_per_ip: u32,
+    pub register_window: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -262,6 +266,8 @@ impl Settings {
                 login_max_failures_per_user: src.parse("ROOST_LOGIN_MAX_FAILURES_PER_USER", 10)?,
                 login_max_failures_per_ip: src.parse("ROOST_LOGIN_MAX_FAILURES_PER_IP", 50)?,
                 login_window: src.secs("ROOST_LOGIN_WINDOW_SECONDS", 900)?,
+                register_max_per_ip: src.parse("ROOST_REGISTER_MAX_PER_IP", 20)?,
+                register_window: src.secs("ROOST_REGISTER_WINDOW_SECONDS", 600)?,
             },
             limits: LimitSettings {
                 daily_post_limit: (daily_post_limit > 0).then_some(daily_post_limit),

@@ -74,9 +74,11 @@ fn token_body(state: &AppState, id: i64, username: String) -> ApiResult<TokenBod
 #[utoipa::path(tag = "accounts", request_body = RegisterRequest, responses(
     (status = 201, body = TokenBody),
     (status = 409, description = "`username_taken` or `email_taken`", body = crate::error::Problem),
-    (status = 422, description = "`validation_failed`, `weak_password` or `password_mismatch`", body = crate::error::Problem)))]
+    (status = 422, description = "`validation_failed`, `weak_password` or `password_mismatch`", body = crate::error::Problem),
+    (status = 429, description = "`too_many_attempts` (registrations from one address), with `Retry-After`", body = crate::error::Problem)))]
 #[post("/auth/register")]
 pub async fn register(
+    req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<RegisterRequest>,
 ) -> ApiResult<HttpResponse> {
@@ -131,6 +133,14 @@ pub async fn register(
                 .collect(),
         )
     })?;
+    let client = client_address(&req, state.settings.http.trust_forwarded_for);
+    if let Some(wait) = state.throttle.register_attempt(&client).await {
+        return Err(ApiError::new(
+            Code::TooManyAttempts,
+            format!("Too many registrations from this address; try again in {wait} seconds."),
+        )
+        .with_retry_after(wait));
+    }
     let hash = state
         .hasher
         .hash(SecretString::from(password.expose().to_owned()))

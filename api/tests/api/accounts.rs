@@ -413,3 +413,40 @@ async fn concurrent_registrations_of_one_username_create_one_user(db: PgPool) {
         .unwrap();
     assert_eq!(count, 1);
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn registrations_are_throttled_per_client_address(db: PgPool) {
+    let app = spawn_with(db, &[("ROOST_REGISTER_MAX_PER_IP", "3")]).await;
+    let register = |name: String| {
+        app.request(
+            reqwest::Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": name, "password": PASSWORD})),
+        )
+    };
+    // Parallel registrations cannot slip past the limit while their hashes run.
+    let results =
+        futures_util::future::join_all((0..10).map(|i| register(format!("user{i}")))).await;
+    let created = results.iter().filter(|r| r.status() == 201).count();
+    assert_eq!(created, 3);
+    for res in results.into_iter().filter(|r| r.status() != 201) {
+        let wait: u64 = res.headers()["retry-after"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(wait > 0 && wait <= 600, "{wait}");
+        assert_problem(res, 429, "too_many_attempts").await;
+    }
+    // Invalid requests cost no hash and are not counted: they still get their own error.
+    let res = app
+        .request(
+            reqwest::Method::POST,
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": "x"})),
+        )
+        .await;
+    assert_problem(res, 422, "validation_failed").await;
+}

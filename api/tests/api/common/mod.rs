@@ -35,6 +35,8 @@ pub async fn spawn_with(db: PgPool, overrides: &[(&str, &str)]) -> TestApp {
         ("ROOST_ADMIN_TOKEN", ADMIN_TOKEN),
         ("ROOST_HTTP_WORKERS", "2"),
         ("ROOST_HASH_WORKERS", "2"),
+        // Tests register many users from one address.
+        ("ROOST_REGISTER_MAX_PER_IP", "100000"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
