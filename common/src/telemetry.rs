@@ -6,7 +6,13 @@
 use anyhow::Context;
 use opentelemetry::{global, trace::TracerProvider as _};
 use opentelemetry_sdk::{Resource, propagation::TraceContextPropagator, trace::SdkTracerProvider};
-use tracing_subscriber::{EnvFilter, layer::SubscriberExt, util::SubscriberInitExt};
+use tracing::{Level, field::Field};
+use tracing_subscriber::{
+    EnvFilter, Layer,
+    filter::filter_fn,
+    layer::{Context as LayerContext, SubscriberExt},
+    util::SubscriberInitExt,
+};
 
 use crate::settings::{LogFormat, TelemetrySettings};
 
@@ -43,7 +49,12 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
 
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
-    let registry = tracing_subscriber::registry().with(filter).with(otel);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(otel)
+        .with(ConnectionErrors {
+            json: settings.log_format == LogFormat::Json,
+        });
     let result = match settings.log_format {
         LogFormat::Json => registry
             .with(
@@ -51,13 +62,69 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
-                    .with_span_list(false),
+                    .with_span_list(false)
+                    .with_filter(filter_fn(|meta| !is_connection_error(meta))),
             )
             .try_init(),
-        LogFormat::Pretty => registry.with(tracing_subscriber::fmt::layer()).try_init(),
+        LogFormat::Pretty => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_filter(filter_fn(|meta| !is_connection_error(meta))),
+            )
+            .try_init(),
     };
     result.context("installing the tracing subscriber")?;
     Ok(TelemetryGuard { provider })
+}
+
+/// An error the HTTP server logs about a connection (a malformed request, a client that went
+/// away): the client's fault, and with no request id, so not an ERROR for log-based alerts.
+fn is_connection_error(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == Level::ERROR && meta.target().starts_with("actix_http::")
+}
+
+/// Re-logs the HTTP server's connection errors as one WARN line in the usual format, with
+/// target `http` and the server's message as `cause` (the regular layers drop the originals;
+/// a layer cannot re-emit an event through the subscriber it is part of).
+struct ConnectionErrors {
+    json: bool,
+}
+
+impl<S: tracing::Subscriber> Layer<S> for ConnectionErrors {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: LayerContext<'_, S>) {
+        if !is_connection_error(event.metadata()) {
+            return;
+        }
+        struct Message(String);
+        impl tracing::field::Visit for Message {
+            fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut cause = Message(String::new());
+        event.record(&mut cause);
+        let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let line = if self.json {
+            serde_json::json!({
+                "timestamp": timestamp,
+                "level": "WARN",
+                "message": "malformed request or broken connection",
+                "cause": cause.0,
+                "source": event.metadata().target(),
+                "target": "http",
+            })
+            .to_string()
+        } else {
+            format!(
+                "{timestamp}  WARN http: malformed request or broken connection cause={:?}",
+                cause.0
+            )
+        };
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
+    }
 }
 
 /// The current span's trace id as 32 hex digits (empty when there is no valid span).

@@ -74,6 +74,23 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(bad.status(), 401);
+    // Malformed HTTP: the server answers 400 and logs a WARN line with the cause.
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        for raw in [
+            "GARBAGE\r\n\r\n",
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        ] {
+            let mut socket = tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .unwrap();
+            socket.write_all(raw.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+            assert!(answer.starts_with(b"HTTP/1.1 400"), "{raw:?}");
+        }
+    }
 
     // SIGTERM: graceful shutdown, exit 0.
     let status = Command::new("kill")
@@ -128,4 +145,18 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
         .unwrap();
     assert_eq!(failed_login["code"], "invalid_credentials");
     assert_eq!(failed_login["status"], 401);
+    // Nothing at ERROR (log-based alerts watch it); the malformed requests are WARNs.
+    let errors: Vec<&Value> = lines.iter().filter(|l| l["level"] == "ERROR").collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let malformed: Vec<&&Value> = requests
+        .iter()
+        .filter(|l| l["message"] == "malformed request or broken connection")
+        .collect();
+    assert!(!malformed.is_empty(), "{requests:?}");
+    assert!(malformed.iter().all(|l| {
+        l["level"] == "WARN"
+            && l["cause"]
+                .as_str()
+                .is_some_and(|c| c.contains("parse error"))
+    }));
 }
