@@ -117,6 +117,14 @@ start_ingest() {
   wait_ready "http://$INGEST_METRICS/readyz" "$ingest_pid"
 }
 
+# The API process's resident memory now and at its peak (MiB), as a result line.
+record_memory() { # record_memory <after what>
+  [[ -n "$api_pid" && -r "/proc/$api_pid/status" ]] || return 0
+  awk -v after="$1" '/^VmRSS:/ { rss = $2 } /^VmHWM:/ { hwm = $2 }
+    END { printf "{\"scenario\":\"memory\",\"after\":\"%s\",\"rss_mib\":%.1f,\"peak_mib\":%.1f}\n", after, rss / 1024, hwm / 1024 }' \
+    "/proc/$api_pid/status" >>"$results"
+}
+
 metric() { # metric <addr> <name> — the sum of a counter's series
   curl -fsS "http://$1/metrics" | awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $2 } END { printf "%d\n", s }'
 }
@@ -167,6 +175,7 @@ done
 
 results="$STATE/results.jsonl"
 : >"$results"
+record_memory start
 export BENCH_TOKENS="$tokens" BENCH_API_KEY="$API_KEY" BENCH_USERS="$USERS" BENCH_SUBS="$SUBS"
 export BENCH_PASSWORD="$PASSWORD" BENCH_OUT="$results"
 
@@ -257,6 +266,10 @@ report() {
     }
     {
       s = field("scenario"); secs = field("seconds")
+      if (s == "memory") {
+        memory = memory sprintf("| %s | %.1f | %.1f |\n", field("after"), field("rss_mib"), field("peak_mib"))
+        next
+      }
       if (secs <= 0) next
       if (s == "drain") {
         rate = field("events") / secs
@@ -282,6 +295,12 @@ report() {
       printf "| %s | %.1f | %s | %.2f | %.2f | %.2f | %d | %s | %s |\n", s, rate,
         events ? sprintf("%.0f", events) : "", field("p50_ms"), field("p90_ms"), field("p99_ms"),
         errors, t, ok
+    }
+    END {
+      if (memory) {
+        printf "\nroost-api resident memory (the login storm hashes with 19 MiB per argon2id run):\n\n"
+        printf "| after | RSS MiB | peak RSS MiB |\n|---|---:|---:|\n%s", memory
+      }
     }' "$results"
 }
 
@@ -308,6 +327,7 @@ for scenario in $SCENARIOS; do
       run_wrk "$scenario"
       ;;
   esac
+  record_memory "$scenario"
 done
 
 report >"$STATE/report.md"

@@ -9,8 +9,14 @@
 # holds that version), registers a fresh user, creates a client application as admin,
 # then runs every operation except the WebSocket route with the right credentials
 # (the document's security schemes: bearer = user token, admin = ROOST_ADMIN_TOKEN,
-# api_key = X-Api-Key), a fixed seed and a bounded number of examples. Fails (exit 1)
-# on any 5xx, undocumented status code, content-type or response-schema mismatch.
+# api_key = X-Api-Key), a fixed seed and a bounded number of examples, and keeps testing
+# an operation after its first failure (every distinct failure is listed). Fails (exit 1)
+# on any 5xx, undocumented status code, content-type or response-schema mismatch; exit 2
+# when it cannot set up (API unreachable, registration refused).
+#
+# Registration is throttled per client address (ROOST_REGISTER_MAX_PER_IP per window) and
+# a run uses that allowance up, so a second run within the window needs a fresh stack or
+# an API started with a higher limit.
 #
 # Environment (all optional):
 #   ROOST_ST_BASE_URL      API base URL (the argument wins)
@@ -97,6 +103,11 @@ post_json() {
   status="$(curl -sS -o "$WORK/body" -w '%{http_code}' -X POST "$BASE_URL$path" \
     -H 'content-type: application/json' "$@" --data "$body")" ||
     die "POST $path: cannot reach $BASE_URL"
+  if [[ "$status" == 429 ]]; then
+    die "POST $path answered 429: $(head -c 300 "$WORK/body")
+  (registrations are throttled per client address, ROOST_REGISTER_MAX_PER_IP per window, and a
+  run uses the allowance up: wait, run the API with a higher limit, or use a fresh stack)"
+  fi
   [[ "$status" == "$expect" ]] || die "POST $path answered $status (expected $expect): $(head -c 500 "$WORK/body")"
   cat "$WORK/body"
 }
@@ -159,6 +170,7 @@ args=(
   --max-examples "$MAX_EXAMPLES"
   --seed "$SEED"
   --workers "$WORKERS"
+  --continue-on-failure
   --generation-database none
   --request-timeout 10
   --exclude-path /v1/notifications/stream
