@@ -91,9 +91,10 @@ async fn notifications_are_dated_and_ordered_by_their_comments(db: PgPool) {
     let first = comment(&app, &bob, post, "first").await;
     // The first comment's stream entry is lost (as if Redis lost it): only the relay brings
     // it back, after the second comment has been stored.
-    let mut redis = app.redis().await;
+    let redis = app.redis().await;
     let events = app.key("events");
-    eventually(10, "the first comment's entry", || {
+    // The API publishes right after its commit, in the background: wait for the entry.
+    let comment_in_stream = || {
         let (mut redis, events) = (redis.clone(), events.clone());
         async move {
             let entries: Vec<redis::Value> = redis::cmd("XRANGE")
@@ -107,14 +108,16 @@ async fn notifications_are_dated_and_ordered_by_their_comments(db: PgPool) {
                 .contains("comment.created")
                 .then_some(())
         }
-    })
-    .await;
+    };
+    eventually(10, "the first comment's entry", comment_in_stream).await;
     let _: i64 = redis::cmd("DEL")
         .arg(&events)
-        .query_async(&mut redis)
+        .query_async(&mut redis.clone())
         .await
         .unwrap();
     let second = comment(&app, &bob, post, "second").await;
+    // The second comment's entry is in the stream before the relay can re-publish the first.
+    eventually(10, "the second comment's entry", comment_in_stream).await;
     sqlx::query("UPDATE outbox SET created_at = created_at - interval '1 minute' WHERE payload->>'comment_id' = $1")
         .bind(first.to_string())
         .execute(&app.db)
