@@ -159,6 +159,13 @@ api_key = "${ROOST_ST_API_KEY}"
 [[operations]]
 include-path = "/v1/auth/logout"
 headers = { Authorization = "Bearer ${ROOST_ST_LOGOUT_TOKEN}" }
+
+# Free-form JSON bodies (a JSON Schema) need more examples to reach their corners (a NUL
+# in a key once made PostgreSQL refuse the document with a 500).
+[[operations]]
+include-path-regex = "^/v1/admin/event-types/"
+include-method = "PUT"
+generation = { max-examples = 400 }
 EOF
 
 # ---------------------------------------------------------------------- run --

@@ -48,7 +48,12 @@ cargo fmt --all --check
 log "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
+# The served API against its own OpenAPI document (schemathesis); first, so the test runner's
+# summary stays the last thing printed.
 status=0
+log "scripts/api-contract.sh (schemathesis against /openapi.json)"
+scripts/api-contract.sh || status=$?
+
 if cargo nextest --version >/dev/null 2>&1; then
   log "cargo nextest run --workspace --no-fail-fast $*"
   cargo nextest run --workspace --no-fail-fast "$@" || status=$?

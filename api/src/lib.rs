@@ -113,7 +113,7 @@ impl Application {
         let api_cors = state.settings.http.cors_origins.clone();
         let ingest_cors = state.settings.http.ingest_cors_origins.clone();
         let server = HttpServer::new(move || {
-            let (app, api) = App::new()
+            let (app, mut api) = App::new()
                 .into_utoipa_app()
                 .openapi(openapi::ApiDoc::openapi())
                 .app_data(app_state.clone())
@@ -135,6 +135,7 @@ impl Application {
                         .configure(routes::configure),
                 )
                 .split_for_parts();
+            openapi::complete(&mut api);
             let route_table = web::Data::new(routes::RouteTable::from_openapi(&api));
             app.app_data(route_table)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))

@@ -7,9 +7,15 @@ use crate::error::FieldError;
 pub struct Username(String);
 
 impl Username {
+    /// Shortest and longest username, in characters (SPEC §3.1).
+    pub const MIN_CHARS: usize = 3;
+    pub const MAX_CHARS: usize = 30;
+    /// The characters a username is made of, as the OpenAPI `pattern` states it.
+    pub const PATTERN: &'static str = "^[A-Za-z0-9_]+$";
+
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
         let len = raw.chars().count();
-        if !(3..=30).contains(&len) {
+        if !(Self::MIN_CHARS..=Self::MAX_CHARS).contains(&len) {
             return Err(FieldError::new(
                 "username",
                 "must be 3 to 30 characters long",
@@ -39,14 +45,18 @@ impl std::fmt::Debug for Password {
 }
 
 impl Password {
+    /// Shortest and longest password, in characters (SPEC §3.1).
+    pub const MIN_CHARS: usize = 10;
+    pub const MAX_CHARS: usize = 256;
+
     /// Checks every rule and returns all the unmet ones, so the client can fix them at once.
     pub fn parse(raw: &str, username: &str) -> Result<Self, Vec<String>> {
         let mut unmet = Vec::new();
         let len = raw.chars().count();
-        if len < 10 {
+        if len < Self::MIN_CHARS {
             unmet.push("must be at least 10 characters long".to_owned());
         }
-        if len > 256 {
+        if len > Self::MAX_CHARS {
             unmet.push("must be at most 256 characters long".to_owned());
         }
         if !raw.chars().any(char::is_alphabetic) {

@@ -26,21 +26,31 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 #[derive(Deserialize, ToSchema)]
 pub struct RegisterRequest {
-    #[schema(example = "alice")]
+    /// 3–30 characters of `[A-Za-z0-9_]`, unique case-insensitively.
+    #[schema(value_type = String, required = true, example = "alice", min_length = 3, max_length = 30, pattern = "^[A-Za-z0-9_]+$")]
     username: Option<String>,
-    #[schema(example = "correct-horse-42")]
+    /// 10–256 characters with a letter, a digit and a character that is neither; not the
+    /// username.
+    #[schema(value_type = String, required = true, example = "correct-horse-42", min_length = 10, max_length = 256)]
     password: Option<String>,
+    /// Must equal `password` when given.
+    #[schema(max_length = 256)]
     password_confirmation: Option<String>,
+    /// Unique case-insensitively.
+    #[schema(max_length = 254, format = Email)]
     email: Option<String>,
+    #[schema(max_length = 100)]
     first_name: Option<String>,
+    #[schema(max_length = 100)]
     last_name: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct LoginRequest {
     /// A username or an e-mail address.
-    #[schema(example = "alice")]
+    #[schema(value_type = String, required = true, example = "alice", min_length = 1)]
     username: Option<String>,
+    #[schema(value_type = String, required = true, example = "correct-horse-42")]
     password: Option<String>,
 }
 

@@ -40,7 +40,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateApplication {
-    #[schema(example = "web-shop")]
+    /// 1–100 characters (after trimming), no control characters; unique case-insensitively,
+    /// never reused.
+    #[schema(value_type = String, required = true, example = "web-shop", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f]*$")]
     name: Option<String>,
 }
 
@@ -158,8 +160,9 @@ pub async fn revoke_application(
 
 #[derive(Deserialize, ToSchema)]
 pub struct PutEventType {
-    /// A JSON Schema (any draft the validator knows; remote `$ref`s are not fetched).
-    #[schema(value_type = Object)]
+    /// A JSON Schema: an object, or `true`/`false` (any draft the validator knows; remote
+    /// `$ref`s are not fetched).
+    #[schema(schema_with = crate::openapi::json_schema, required = true)]
     schema: Option<Value>,
 }
 
@@ -167,7 +170,7 @@ pub struct PutEventType {
 pub struct EventTypeItem {
     category: String,
     name: String,
-    #[schema(value_type = Object)]
+    #[schema(schema_with = crate::openapi::json_schema)]
     schema: Value,
     updated_at: DateTime<Utc>,
 }
@@ -175,7 +178,12 @@ pub struct EventTypeItem {
 /// Registers or replaces the JSON Schema of an event type. Every event of that type accepted
 /// after this call returns is validated against it by the worker (failures are quarantined as
 /// `payload_invalid`).
-#[utoipa::path(tag = "admin", request_body = PutEventType, security(("admin" = [])), responses(
+#[utoipa::path(tag = "admin", request_body = PutEventType, security(("admin" = [])),
+    params(
+        ("category" = String, Path, description = "1–100 characters, no control characters", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"),
+        ("name" = String, Path, description = "1–100 characters, no control characters", min_length = 1, max_length = 100, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"),
+    ),
+    responses(
     (status = 201, description = "Registered", body = EventTypeItem),
     (status = 200, description = "Replaced", body = EventTypeItem),
     (status = 422, description = "`invalid_schema` or `validation_failed`", body = crate::error::Problem)))]
@@ -194,6 +202,13 @@ pub async fn put_event_type(
     let schema = body.into_inner().schema.ok_or_else(|| {
         ApiError::new(Code::InvalidSchema, "`schema` is required (a JSON Schema).")
     })?;
+    // PostgreSQL's `jsonb` cannot store `\u0000`, in keys or in strings.
+    if crate::domain::json_escape::has_nul_escape(&schema.to_string()) {
+        return Err(ApiError::new(
+            Code::InvalidSchema,
+            "The schema must not contain the NUL character (\\u0000).",
+        ));
+    }
     if let Err(e) = jsonschema::validator_for(&schema) {
         return Err(ApiError::new(
             Code::InvalidSchema,
@@ -293,6 +308,7 @@ pub struct EventsQuery {
     /// Exclusive upper bound on `timestamp` (RFC 3339).
     to: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -386,6 +402,7 @@ pub async fn list_events(
 #[derive(Deserialize, IntoParams)]
 pub struct SessionQuery {
     /// 1–1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -437,6 +454,7 @@ pub struct ErrorsQuery {
     /// Exclusive upper bound on `received_at`.
     to: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -501,6 +519,7 @@ pub async fn list_ingest_errors(
 #[derive(Deserialize, IntoParams)]
 pub struct DaysQuery {
     /// Number of UTC days ending today (included), 1–366.
+    #[param(minimum = 1, maximum = 366)]
     days: Option<i64>,
 }
 

@@ -6,7 +6,7 @@
 
 use std::io::{self, Write};
 
-use actix_web::{HttpRequest, http::header, web};
+use actix_web::{HttpMessage, HttpRequest, http::header, web};
 use flate2::write::{MultiGzDecoder, ZlibDecoder};
 use futures_util::StreamExt;
 
@@ -60,6 +60,26 @@ fn unsupported(coding: &str) -> ApiError {
         ),
     )
     .with_header("Accept-Encoding", ACCEPTED_ENCODINGS)
+}
+
+/// Checks that a body is declared JSON (`application/json` or a `+json` type), as the JSON
+/// extractor of the other routes does: 415 `unsupported_media_type` otherwise.
+pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let json = req
+        .mime_type()
+        .ok()
+        .flatten()
+        .is_some_and(|m| m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json"));
+    if json { Ok(()) } else { Err(not_json()) }
+}
+
+/// 415 for a body that is not declared JSON, naming the type that is taken.
+pub fn not_json() -> ApiError {
+    ApiError::new(
+        Code::UnsupportedMediaType,
+        "The request body must be JSON (Content-Type: application/json).",
+    )
+    .with_header("Accept", "application/json")
 }
 
 /// Collects output up to a limit; a write past it fails (which stops the decoder).

@@ -23,7 +23,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateComment {
-    #[schema(example = "Nice post!")]
+    /// 1–1000 characters.
+    #[schema(value_type = String, required = true, example = "Nice post!", min_length = 1, max_length = 1000)]
     text: Option<String>,
 }
 
@@ -77,6 +78,7 @@ pub async fn create_comment(
 #[derive(Deserialize, IntoParams)]
 pub struct CommentsQuery {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

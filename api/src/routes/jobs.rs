@@ -27,16 +27,35 @@ const MAX_TEXT: usize = 10 * 1024 * 1024;
 /// Largest body: a 10 MiB text plus JSON escaping headroom.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
+/// The kinds of job.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Counts the words of a text or a page.
+    WordCount,
+}
+
+/// The order of a word count's `words`.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+pub enum WordSort {
+    /// Most frequent first, ties alphabetically (the default).
+    Frequency,
+    /// By word.
+    Alphabetical,
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
-    #[schema(example = "word_count")]
+    #[schema(value_type = JobKind, required = true)]
     kind: Option<String>,
     /// The text to count (at most 10 MiB); or give `url`.
     text: Option<String>,
     /// An http(s) URL to fetch and count (HTML is reduced to its visible text).
     url: Option<String>,
     /// `frequency` (default: most frequent first, ties alphabetically) or `alphabetical`.
+    #[schema(value_type = Option<WordSort>)]
     sort: Option<String>,
 }
 
@@ -77,6 +96,7 @@ pub async fn create_job(
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
+    super::body::require_json(&req)?;
     let body = read_body(&req, payload, MAX_BODY).await?;
     let job: CreateJob =
         super::optional_json(&body)?.ok_or_else(|| ApiError::field("kind", "is required"))?;

@@ -47,11 +47,7 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
         JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
             ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
         }
-        JsonPayloadError::ContentType => ApiError::new(
-            Code::UnsupportedMediaType,
-            "The request body must be JSON (Content-Type: application/json).",
-        )
-        .with_header("Accept", "application/json"),
+        JsonPayloadError::ContentType => body::not_json(),
         JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
             Code::ValidationFailed,
             format!("Invalid request body: {e}."),

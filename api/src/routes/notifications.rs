@@ -52,6 +52,7 @@ pub async fn unsent(
 #[derive(Deserialize, IntoParams)]
 pub struct HistoryQuery {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

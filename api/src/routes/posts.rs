@@ -135,22 +135,31 @@ async fn one(state: &AppState, row: PostRow) -> ApiResult<PostView> {
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreatePost {
-    #[schema(example = "Hello")]
+    /// 1–100 characters after trimming.
+    #[schema(value_type = String, required = true, example = "Hello", min_length = 1, max_length = 100)]
     title: Option<String>,
-    #[schema(example = "My first post")]
+    /// 0–1000 characters.
+    #[schema(example = "My first post", max_length = 1000)]
     text: Option<String>,
     /// `followers` (default) or `public`.
+    #[schema(value_type = Option<Visibility>)]
     visibility: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateRepost {
+    /// `followers` (default) or `public`.
+    #[schema(value_type = Option<Visibility>)]
     visibility: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
 pub struct CreateQuote {
+    /// 1–1000 characters.
+    #[schema(value_type = String, required = true, min_length = 1, max_length = 1000)]
     text: Option<String>,
+    /// `followers` (default) or `public`.
+    #[schema(value_type = Option<Visibility>)]
     visibility: Option<String>,
 }
 
@@ -330,6 +339,7 @@ pub struct MyPostsQuery {
     /// Case-insensitive substring of the title.
     title: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -382,6 +392,7 @@ pub async fn my_posts(
 #[derive(Deserialize, IntoParams)]
 pub struct UserPostsQuery {
     /// 1–100, default 5.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -411,15 +422,38 @@ pub async fn user_posts(
     Ok(web::Json(views(&state, rows, limit).await?))
 }
 
+/// Which posts a feed holds.
+#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum FeedScope {
+    /// The caller's own posts and those of everyone they subscribe to (the default).
+    Following,
+    /// That plus every post the caller may see.
+    All,
+}
+
+impl FeedScope {
+    /// The scope a query names (`following` when absent); `None` for an unknown one.
+    fn parse(raw: Option<&str>) -> Option<Self> {
+        match raw {
+            None | Some("following") => Some(Self::Following),
+            Some("all") => Some(Self::All),
+            Some(_) => None,
+        }
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 pub struct FeedQuery {
     /// `following` (default) or `all`.
+    #[param(value_type = Option<FeedScope>, inline)]
     scope: Option<String>,
     /// Inclusive lower bound on `created_at` (RFC 3339).
     from: Option<String>,
     /// Exclusive upper bound on `created_at` (RFC 3339).
     to: Option<String>,
     /// 1–100, default 10.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -434,10 +468,10 @@ pub async fn feed(
     query: web::Query<FeedQuery>,
 ) -> ApiResult<web::Json<Page<PostView>>> {
     let mut errors = Errors::default();
-    let scope = errors.take(match query.scope.as_deref() {
-        None | Some("following") => Ok(Scope::Following),
-        Some("all") => Ok(Scope::All),
-        Some(_) => Err(FieldError::new("scope", "must be `following` or `all`")),
+    let scope = errors.take(match FeedScope::parse(query.scope.as_deref()) {
+        Some(FeedScope::Following) => Ok(Scope::Following),
+        Some(FeedScope::All) => Ok(Scope::All),
+        None => Err(FieldError::new("scope", "must be `following` or `all`")),
     });
     let from = errors.take(parse_time("from", query.from.as_deref()));
     let to = errors.take(parse_time("to", query.to.as_deref()));
@@ -474,6 +508,7 @@ pub struct SubscriptionSearchQuery {
     /// Case-insensitive substring of the text.
     text: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

@@ -28,6 +28,7 @@ pub struct UsersQuery {
     /// Case-insensitive substring of the username.
     q: Option<String>,
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }
@@ -35,6 +36,7 @@ pub struct UsersQuery {
 #[derive(Deserialize, IntoParams)]
 pub struct PageQuery {
     /// 1–100, default 20.
+    #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
     cursor: Option<String>,
 }

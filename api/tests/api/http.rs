@@ -344,3 +344,92 @@ async fn authentication_comes_before_validation_on_every_route(db: PgPool) {
     }
     assert!(checked > 30, "{checked} routes checked");
 }
+
+/// The document states the rules the API enforces, from the same constants: a documented
+/// bound is exactly the enforced one.
+#[sqlx::test(migrations = "../migrations")]
+async fn documented_rules_are_the_enforced_ones(db: PgPool) {
+    use roost_api::domain::{
+        account::{Password, Username},
+        post::{MAX_TEXT, MAX_TITLE},
+    };
+    let app = spawn_app(db).await;
+    let user = app.register("alice").await;
+    let doc = json(app.request(Method::GET, "/openapi.json", None, None).await).await;
+    let schema = |name: &str| doc["components"]["schemas"][name].clone();
+    let register = schema("RegisterRequest");
+    assert_eq!(register["required"], json!(["username", "password"]));
+    let username = &register["properties"]["username"];
+    assert_eq!(username["minLength"], Username::MIN_CHARS);
+    assert_eq!(username["maxLength"], Username::MAX_CHARS);
+    assert_eq!(username["pattern"], Username::PATTERN);
+    assert_eq!(username["type"], "string", "not nullable");
+    let password = &register["properties"]["password"];
+    assert_eq!(password["minLength"], Password::MIN_CHARS);
+    assert_eq!(password["maxLength"], Password::MAX_CHARS);
+    let post = schema("CreatePost");
+    assert_eq!(post["properties"]["title"]["maxLength"], MAX_TITLE);
+    assert_eq!(post["properties"]["text"]["maxLength"], MAX_TEXT);
+    assert_eq!(schema("Visibility")["enum"], json!(["followers", "public"]));
+    // Every bounded query parameter: its bounds are the API's, one past them is 422.
+    let mut bounded = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        let Some(get) = item.get("get") else { continue };
+        for param in get["parameters"].as_array().into_iter().flatten() {
+            let (Some(min), Some(max)) = (
+                param["schema"]["minimum"].as_i64(),
+                param["schema"]["maximum"].as_i64(),
+            ) else {
+                continue;
+            };
+            let name = param["name"].as_str().unwrap();
+            let concrete = path
+                .replace("{username}", "alice")
+                .replace("{session_id}", "7c9e6679-7425-40de-944b-e07fc1f90ae7")
+                .replace("{id}", "1");
+            let token = token_for(&concrete, &user);
+            for (value, refused) in [(min - 1, true), (max + 1, true), (min, false), (max, false)] {
+                let url = format!("{concrete}?{name}={value}");
+                let status = app.get(&url, token).await.status().as_u16();
+                assert_eq!(status == 422, refused, "{path}?{name}={value}: {status}");
+            }
+            bounded += 1;
+        }
+    }
+    assert!(bounded >= 13, "{bounded} bounded parameters");
+}
+
+#[sqlx::test(migrations = "../migrations")]
+async fn event_type_schemas_are_objects_or_booleans_without_nul(db: PgPool) {
+    let app = spawn_app(db).await;
+    let put = |name: &'static str, schema: Value| {
+        app.client
+            .put(format!("{}/v1/admin/event-types/shop/{name}", app.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&json!({ "schema": schema }))
+            .send()
+    };
+    // Found by schemathesis: a NUL anywhere in the schema was a 500 (jsonb refuses it).
+    for schema in [json!({"x": "\u{0}"}), json!({"properties": {"a\u{0}": {}}})] {
+        let res = put("order", schema).await.unwrap();
+        assert_problem(res, 422, "invalid_schema").await;
+    }
+    let res = put("always", json!(true)).await.unwrap();
+    assert_eq!(res.status(), 201);
+    assert_eq!(json(res).await["schema"], true);
+    let res = put("never", json!(false)).await.unwrap();
+    assert_eq!(res.status(), 201);
+    let listed = json(app.get("/v1/admin/event-types", ADMIN_TOKEN).await).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2);
+    // A job's body must be declared JSON, like every other JSON route.
+    let user = app.register("alice").await;
+    let res = app
+        .client
+        .post(format!("{}/v1/jobs", app.base))
+        .bearer_auth(&user)
+        .body(r#"{"kind": "word_count", "text": "a b"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 415, "unsupported_media_type").await;
+}
