@@ -4,7 +4,8 @@
 //! - a request head over `max_header_bytes` is 431 `headers_too_large` (RFC 6585 §5);
 //! - on `/v1`, an `Accept` that admits no JSON is 406 `not_acceptable` (§12.5.1);
 //! - a `Content-Encoding` other than gzip or deflate is 415 `unsupported_media_type` with
-//!   `Accept-Encoding` (§15.5.16);
+//!   `Accept-Encoding` (§15.5.16); gzip and deflate bodies are decoded here, in bounded
+//!   pieces, for every route (see `routes::body`);
 //! - a body must arrive in full within `body_timeout` of the headers, or the request gets 408
 //!   `request_timeout` and the connection is closed (§15.5.9);
 //! - security headers on every answer (OWASP REST Security and Secure Headers projects):
@@ -31,7 +32,7 @@ use futures_util::StreamExt;
 
 use crate::{
     error::{ApiError, Code},
-    routes::body::Encoding,
+    routes::body::{self, Encoding},
     state::AppState,
 };
 
@@ -64,8 +65,15 @@ pub async fn conform(
     if req.method() == Method::HEAD {
         req.head_mut().method = Method::GET;
     }
-    let payload = req.take_payload();
-    req.set_payload(with_deadline(payload, body_timeout));
+    // `check` accepted the coding. Decoded here, once for every route; what follows sees a
+    // plain body of unknown length.
+    let encoding = Encoding::of(req.request()).unwrap_or(Encoding::Identity);
+    if encoding != Encoding::Identity {
+        req.headers_mut().remove(header::CONTENT_ENCODING);
+        req.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    let payload = with_deadline(req.take_payload(), body_timeout);
+    req.set_payload(body::decoded(payload, encoding, body::MAX_DECODED));
     let res = next.call(req).await?.map_into_boxed_body();
     Ok(with_security_headers(res, &path))
 }
@@ -180,6 +188,10 @@ pub fn payload_error(error: &PayloadError) -> ApiError {
         PayloadError::Overflow => {
             ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
         }
+        PayloadError::EncodingCorrupted => ApiError::new(
+            Code::MalformedBody,
+            "The body does not decode as its Content-Encoding says.",
+        ),
         other => ApiError::new(
             Code::MalformedBody,
             format!("Cannot read the request body: {other}."),

@@ -1,12 +1,13 @@
-//! Request bodies read by hand (routes with their own size limit): the body is decoded as its
-//! `Content-Encoding` says (`identity`, `gzip`, `deflate`; client SDKs such as PostHog's,
-//! Segment's and RudderStack's compress their batches) and the limit holds for the decoded
-//! size as well as for the bytes on the wire, so a decompression bomb is refused with 413
-//! after at most `max` bytes of output, never by growing memory.
+//! Request bodies. Every body is decoded as its `Content-Encoding` says (`identity`, `gzip`,
+//! `deflate`; client SDKs such as PostHog's, Segment's and RudderStack's compress their
+//! batches) by the conformance middleware, before any route reads it, in small pieces: each
+//! route's limit then holds for the decoded size, and a decompression bomb is refused with 413
+//! after at most that many bytes of output (plus one piece), never by growing memory. Routes
+//! with their own limit read their body with [`read_body`].
 
 use std::io::{self, Write};
 
-use actix_web::{HttpMessage, HttpRequest, http::header, web};
+use actix_web::{HttpMessage, HttpRequest, dev::Payload, error::PayloadError, http::header, web};
 use flate2::write::{MultiGzDecoder, ZlibDecoder};
 use futures_util::StreamExt;
 
@@ -82,78 +83,118 @@ pub fn not_json() -> ApiError {
     .with_header("Accept", "application/json")
 }
 
-/// Collects output up to a limit; a write past it fails (which stops the decoder).
-struct Limited {
-    buf: Vec<u8>,
-    max: usize,
-    over: bool,
-}
-
-impl Write for Limited {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.len() + data.len() > self.max {
-            self.over = true;
-            return Err(io::Error::other("the decoded body is over the limit"));
-        }
-        self.buf.extend_from_slice(data);
-        Ok(data.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+/// Decoded output is handed on after at most this much compressed input, so one poll never
+/// inflates more than about 1000 × this (deflate's ratio is at most 1032:1).
+const PIECE: usize = 4096;
+/// The most any body may decode to: the largest route limit (`POST /v1/jobs`). Each route's
+/// own, smaller limit stops reading (and so decoding) earlier.
+pub const MAX_DECODED: usize = 16 * 1024 * 1024;
 
 enum Decoder {
-    Identity(Limited),
-    Gzip(MultiGzDecoder<Limited>),
-    Deflate(ZlibDecoder<Limited>),
+    Gzip(MultiGzDecoder<Vec<u8>>),
+    Deflate(ZlibDecoder<Vec<u8>>),
 }
 
 impl Decoder {
-    fn new(encoding: Encoding, max: usize, capacity: usize) -> Self {
-        let sink = Limited {
-            buf: Vec::with_capacity(capacity.min(max)),
-            max,
-            over: false,
-        };
+    fn new(encoding: Encoding) -> Option<Self> {
         match encoding {
-            Encoding::Identity => Self::Identity(sink),
-            Encoding::Gzip => Self::Gzip(MultiGzDecoder::new(sink)),
-            Encoding::Deflate => Self::Deflate(ZlibDecoder::new(sink)),
+            Encoding::Identity => None,
+            Encoding::Gzip => Some(Self::Gzip(MultiGzDecoder::new(Vec::new()))),
+            Encoding::Deflate => Some(Self::Deflate(ZlibDecoder::new(Vec::new()))),
         }
     }
 
-    fn sink(&self) -> &Limited {
+    /// Decodes `input`, returning what it decoded to.
+    fn feed(&mut self, input: &[u8]) -> io::Result<Vec<u8>> {
         match self {
-            Self::Identity(s) => s,
-            Self::Gzip(d) => d.get_ref(),
-            Self::Deflate(d) => d.get_ref(),
+            Self::Gzip(d) => {
+                d.write_all(input)?;
+                Ok(std::mem::take(d.get_mut()))
+            }
+            Self::Deflate(d) => {
+                d.write_all(input)?;
+                Ok(std::mem::take(d.get_mut()))
+            }
         }
     }
 
-    fn write(&mut self, chunk: &[u8]) -> io::Result<()> {
+    /// Ends the stream: the rest of the output; an error when it was cut short.
+    fn finish(self) -> io::Result<Vec<u8>> {
         match self {
-            Self::Identity(s) => s.write_all(chunk),
-            Self::Gzip(d) => d.write_all(chunk),
-            Self::Deflate(d) => d.write_all(chunk),
-        }
-    }
-
-    fn finish(self) -> io::Result<Limited> {
-        match self {
-            Self::Identity(s) => Ok(s),
             Self::Gzip(d) => d.finish(),
             Self::Deflate(d) => d.finish(),
         }
     }
 }
 
-/// Reads and decodes a body of at most `max` bytes, on the wire and decoded. A declared
-/// `Content-Length` over `max` is refused before anything is read.
+/// The request payload decoded as `encoding` says, in pieces: at most `max` bytes of output
+/// in all (then [`PayloadError::Overflow`], read as 413), and a stream that does not decode
+/// is [`PayloadError::EncodingCorrupted`] (400). Identity payloads are returned as they are.
+pub fn decoded(payload: Payload, encoding: Encoding, max: usize) -> Payload {
+    let Some(decoder) = Decoder::new(encoding) else {
+        return payload;
+    };
+    struct State {
+        payload: Payload,
+        decoder: Option<Decoder>,
+        pending: web::Bytes,
+        total: usize,
+    }
+    let state = State {
+        payload,
+        decoder: Some(decoder),
+        pending: web::Bytes::new(),
+        total: 0,
+    };
+    let stream = futures_util::stream::unfold(Some(state), move |state| async move {
+        let mut state = state?;
+        loop {
+            let decoder = state.decoder.as_mut()?;
+            if state.pending.is_empty() {
+                match state.payload.next().await {
+                    Some(Ok(chunk)) => state.pending = chunk,
+                    Some(Err(e)) => return Some((Err(e), None)),
+                    None => {
+                        let rest = state.decoder.take().map(Decoder::finish);
+                        return match rest {
+                            Some(Ok(rest)) if state.total + rest.len() > max => {
+                                Some((Err(PayloadError::Overflow), None))
+                            }
+                            Some(Ok(rest)) if !rest.is_empty() => {
+                                Some((Ok(web::Bytes::from(rest)), Some(state)))
+                            }
+                            Some(Err(_)) => Some((Err(PayloadError::EncodingCorrupted), None)),
+                            _ => None,
+                        };
+                    }
+                }
+            }
+            let piece = state.pending.split_to(PIECE.min(state.pending.len()));
+            match decoder.feed(&piece) {
+                Ok(out) if state.total + out.len() > max => {
+                    return Some((Err(PayloadError::Overflow), None));
+                }
+                Ok(out) if out.is_empty() => continue,
+                Ok(out) => {
+                    state.total += out.len();
+                    return Some((Ok(web::Bytes::from(out)), Some(state)));
+                }
+                Err(_) => return Some((Err(PayloadError::EncodingCorrupted), None)),
+            }
+        }
+    });
+    let stream: std::pin::Pin<
+        Box<dyn futures_util::Stream<Item = Result<web::Bytes, PayloadError>>>,
+    > = Box::pin(stream);
+    Payload::from(stream)
+}
+
+/// Reads a body of at most `max` bytes (decoded: the conformance middleware decodes every
+/// body before it is routed). A declared `Content-Length` over `max` is refused before
+/// anything is read.
 ///
-/// Errors: 413 `payload_too_large` (over `max`), 415 `unsupported_media_type` (an unknown
-/// content coding), 400 `malformed_body` (a body that does not decode, or a broken stream).
+/// Errors: 413 `payload_too_large` (over `max`), 400 `malformed_body` (a body that does not
+/// decode, or a broken stream), 408 `request_timeout` (it did not arrive in time).
 pub async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
@@ -168,7 +209,6 @@ pub async fn read_body(
             ),
         )
     };
-    let encoding = Encoding::of(req)?;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -177,47 +217,20 @@ pub async fn read_body(
     if declared.is_some_and(|n| n > max) {
         return Err(too_large());
     }
-    let mut decoder = Decoder::new(encoding, max, declared.unwrap_or(4096));
-    let mut wire = 0usize;
-    let undecodable = |e: io::Error| {
-        ApiError::new(
-            Code::MalformedBody,
-            format!("The body cannot be decoded as {encoding:?}: {e}."),
-        )
-    };
+    let mut body = Vec::with_capacity(declared.unwrap_or(4096).min(max));
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| crate::conformance::payload_error(&e))?;
-        wire += chunk.len();
-        if wire > max {
+        if body.len() + chunk.len() > max {
             return Err(too_large());
         }
-        if let Err(e) = decoder.write(&chunk) {
-            return Err(if decoder.sink().over {
-                too_large()
-            } else {
-                undecodable(e)
-            });
-        }
+        body.extend_from_slice(&chunk);
     }
-    match decoder.finish() {
-        Ok(sink) => Ok(sink.buf),
-        Err(e) => Err(undecodable(e)),
-    }
+    Ok(body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn decode(encoding: Encoding, input: &[u8], max: usize) -> Result<Vec<u8>, bool> {
-        let mut d = Decoder::new(encoding, max, 0);
-        for chunk in input.chunks(1000) {
-            if d.write(chunk).is_err() {
-                return Err(d.sink().over);
-            }
-        }
-        d.finish().map(|s| s.buf).map_err(|_| false)
-    }
 
     fn gzip(data: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -225,31 +238,62 @@ mod tests {
         e.finish().unwrap()
     }
 
+    /// Decodes `input` (sent in chunks of 64 KiB) with `max`; the output, or the error, and
+    /// the largest piece handed on.
+    fn decode(encoding: Encoding, input: &[u8], max: usize) -> (Result<Vec<u8>, String>, usize) {
+        let chunks: Vec<Result<web::Bytes, PayloadError>> = input
+            .chunks(64 * 1024)
+            .map(|c| Ok(web::Bytes::copy_from_slice(c)))
+            .collect();
+        let stream: std::pin::Pin<
+            Box<dyn futures_util::Stream<Item = Result<web::Bytes, PayloadError>>>,
+        > = Box::pin(futures_util::stream::iter(chunks));
+        let mut out = decoded(Payload::from(stream), encoding, max);
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let mut all = Vec::new();
+                let mut largest = 0;
+                while let Some(piece) = out.next().await {
+                    match piece {
+                        Ok(piece) => {
+                            largest = largest.max(piece.len());
+                            all.extend_from_slice(&piece);
+                        }
+                        Err(e) => return (Err(e.to_string()), largest),
+                    }
+                }
+                (Ok(all), largest)
+            })
+    }
+
     #[test]
     fn gzip_and_deflate_decode() {
         let body = br#"{"a": 1}"#.repeat(100);
         assert_eq!(
-            decode(Encoding::Gzip, &gzip(&body), 1 << 20),
+            decode(Encoding::Gzip, &gzip(&body), 1 << 20).0,
             Ok(body.clone())
         );
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
         z.write_all(&body).unwrap();
         let z = z.finish().unwrap();
-        assert_eq!(decode(Encoding::Deflate, &z, 1 << 20), Ok(body.clone()));
-        assert_eq!(decode(Encoding::Identity, &body, 1 << 20), Ok(body));
+        assert_eq!(decode(Encoding::Deflate, &z, 1 << 20).0, Ok(body.clone()));
+        assert_eq!(decode(Encoding::Identity, &body, 1 << 20).0, Ok(body));
     }
 
     #[test]
-    fn a_bomb_stops_at_the_limit_and_garbage_is_not_a_body() {
-        // 64 MiB of zeros is about 64 KiB of gzip.
-        let bomb = gzip(&vec![0u8; 64 << 20]);
+    fn a_bomb_stops_at_the_limit_in_small_pieces_and_garbage_is_not_a_body() {
+        // 256 MiB of zeros is about 256 KiB of gzip.
+        let bomb = gzip(&vec![0u8; 256 << 20]);
         assert!(bomb.len() < 1 << 20);
-        assert_eq!(decode(Encoding::Gzip, &bomb, 1 << 20), Err(true));
-        assert_eq!(
-            decode(Encoding::Gzip, b"not gzip at all", 1 << 20),
-            Err(false)
-        );
+        let (result, largest) = decode(Encoding::Gzip, &bomb, 16 << 20);
+        assert_eq!(result, Err(PayloadError::Overflow.to_string()));
+        assert!(largest <= 8 << 20, "{largest} bytes decoded in one piece");
+        let (result, _) = decode(Encoding::Gzip, b"not gzip at all", 1 << 20);
+        assert_eq!(result, Err(PayloadError::EncodingCorrupted.to_string()));
         let cut = gzip(b"{\"a\": 1}");
-        assert!(decode(Encoding::Gzip, &cut[..cut.len() - 4], 1 << 20).is_err());
+        let (result, _) = decode(Encoding::Gzip, &cut[..cut.len() - 4], 1 << 20);
+        assert!(result.is_err());
     }
 }

@@ -164,6 +164,20 @@ async fn head_works_on_the_documents_and_json_bodies_need_json(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
+    // A bomb on a JSON route: 64 MiB of whitespace in about 64 KiB, refused at the route's
+    // 64 KiB limit, decoded a piece at a time.
+    let mut bomb = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut bomb, &vec![b' '; 64 << 20]).unwrap();
+    let res = app
+        .client
+        .post(format!("{}/v1/auth/login", app.base))
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(bomb.finish().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_problem(res, 413, "payload_too_large").await;
 }
 
 #[sqlx::test(migrations = "../migrations")]
