@@ -1,13 +1,15 @@
 //! HTTP rules applied to every request before it is routed (RFC 9110 unless said otherwise):
-//! - `HEAD` is served as `GET` without a body (§9.3.2): the connection's codec remembers the
-//!   request was `HEAD` and sends the headers only, `Content-Length` included;
+//! - `HEAD` is served as `GET` without a body (§9.3.2) on every GET route that is safe (not
+//!   `GET /v1/notifications/unsent`, which marks what it returns delivered: HEAD there is 405):
+//!   the connection's codec remembers the request was `HEAD` and sends the headers only;
 //! - a request head over `max_header_bytes` is 431 `headers_too_large` (RFC 6585 §5);
 //! - on `/v1`, an `Accept` that admits no JSON is 406 `not_acceptable` (§12.5.1);
 //! - a `Content-Encoding` other than gzip or deflate is 415 `unsupported_media_type` with
 //!   `Accept-Encoding` (§15.5.16); gzip and deflate bodies are decoded here, in bounded
 //!   pieces, for every route (see `routes::body`);
 //! - a body must arrive in full within `body_timeout` of the headers, or the request gets 408
-//!   `request_timeout` and the connection is closed (§15.5.9);
+//!   `request_timeout` and the connection is closed (§15.5.9); a WebSocket (an `Upgrade`
+//!   request) has no deadline: its payload is the socket's frames;
 //! - security headers on every answer (OWASP REST Security and Secure Headers projects):
 //!   `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`, framing refused
 //!   (`X-Frame-Options: DENY` and the CSP `frame-ancestors 'none'`), `Cache-Control: no-store`
@@ -32,7 +34,10 @@ use futures_util::StreamExt;
 
 use crate::{
     error::{ApiError, Code},
-    routes::body::{self, Encoding},
+    routes::{
+        RouteTable,
+        body::{self, Encoding},
+    },
     state::AppState,
 };
 
@@ -58,12 +63,24 @@ pub async fn conform(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let path = req.path().to_owned();
+    // The decoded path, as the router sees it (`/v1/m%65` is `/v1/me`).
+    let path = req.match_info().as_str().to_owned();
     if let Err(error) = check(&req, &path, max_header_bytes) {
         return Ok(with_security_headers(req.error_response(error), &path));
     }
-    if req.method() == Method::HEAD {
+    // HEAD is GET without a body, where GET is safe (not on `unsent`, which claims).
+    let head_as_get = req.method() == Method::HEAD
+        && req
+            .app_data::<web::Data<RouteTable>>()
+            .is_some_and(|routes| routes.allowed(&path).contains(&"HEAD"));
+    if head_as_get {
         req.head_mut().method = Method::GET;
+    }
+    // A WebSocket's payload is the socket's incoming frames for as long as it is open: no
+    // deadline, no content coding.
+    if req.headers().contains_key(header::UPGRADE) {
+        let res = next.call(req).await?.map_into_boxed_body();
+        return Ok(with_security_headers(res, &path));
     }
     // `check` accepted the coding. Decoded here, once for every route; what follows sees a
     // plain body of unknown length.
@@ -80,7 +97,7 @@ pub async fn conform(
 
 /// The checks that refuse a request before it is routed.
 fn check(req: &ServiceRequest, path: &str, max_header_bytes: usize) -> Result<(), ApiError> {
-    let head_bytes = req.uri().to_string().len()
+    let head_bytes = req.uri().path_and_query().map_or(0, |p| p.as_str().len())
         + req
             .headers()
             .iter()

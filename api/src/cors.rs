@@ -5,12 +5,12 @@
 //! - every other `/v1` route: `ROOST_CORS_ALLOWED_ORIGINS`, empty by default, which sends no
 //!   CORS headers at all (browsers then refuse cross-origin calls).
 //!
-//! A preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered by the middleware;
-//! a request from an origin not on the list is served without CORS headers (non-browser
-//! clients are unaffected), so the browser refuses it.
+//! A preflight (`OPTIONS` with `Access-Control-Request-Method`) is answered by the middleware
+//! (403 for an origin not on the list); a request from an origin not on the list is served
+//! without CORS headers (non-browser clients are unaffected), so the browser refuses it.
 
 use actix_cors::Cors;
-use actix_web::http::{Method, Uri, header};
+use actix_web::http::{Method, Uri, header, header::HeaderValue};
 use anyhow::{Context, bail};
 
 /// The request headers browsers may send.
@@ -45,39 +45,52 @@ pub fn validate(setting: &str, origins: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn policy(origins: &[String], methods: &[Method]) -> Cors {
-    let mut cors = Cors::default()
-        .allowed_methods(methods.iter().cloned())
-        .allowed_headers(ALLOWED_HEADERS)
-        .expose_headers(EXPOSED_HEADERS.map(header::HeaderName::from_static))
-        .max_age(MAX_AGE);
-    if origins.iter().any(|o| o == "*") {
-        cors = cors.allow_any_origin().send_wildcard();
-    } else {
-        for origin in origins {
-            cors = cors.allowed_origin(origin);
+/// An origin list: any origin (`*`), or these.
+#[derive(Clone, Debug)]
+struct Origins {
+    any: bool,
+    listed: Vec<String>,
+}
+
+impl Origins {
+    fn new(origins: &[String]) -> Self {
+        Self {
+            any: origins.iter().any(|o| o == "*"),
+            listed: origins.iter().filter(|o| *o != "*").cloned().collect(),
         }
     }
-    cors
+
+    fn allow(&self, origin: &HeaderValue) -> bool {
+        self.any
+            || origin
+                .to_str()
+                .is_ok_and(|o| self.listed.iter().any(|l| l == o))
+    }
 }
 
-/// The policy of `POST /v1/events` (origins already [`validate`]d).
-pub fn ingest(origins: &[String]) -> Cors {
-    policy(origins, &[Method::POST])
-}
-
-/// The policy of the other `/v1` routes (origins already [`validate`]d).
-pub fn api(origins: &[String]) -> Cors {
-    policy(
-        origins,
-        &[
+/// The one CORS middleware, outermost but for the request log, so every answer (the
+/// authentication gate's and the HTTP rules' refusals included) carries the headers: the
+/// origin is checked against the ingest list on `POST /v1/events` and against the API list on
+/// the other `/v1` routes (origins already [`validate`]d); nothing else is cross-origin.
+pub fn policy(ingest_origins: &[String], api_origins: &[String]) -> Cors {
+    let ingest = Origins::new(ingest_origins);
+    let api = Origins::new(api_origins);
+    Cors::default()
+        .allowed_origin_fn(move |origin, head| match head.uri.path() {
+            "/v1/events" => ingest.allow(origin),
+            path if path.starts_with("/v1/") => api.allow(origin),
+            _ => false,
+        })
+        .allowed_methods([
             Method::GET,
             Method::HEAD,
             Method::POST,
             Method::PUT,
             Method::DELETE,
-        ],
-    )
+        ])
+        .allowed_headers(ALLOWED_HEADERS)
+        .expose_headers(EXPOSED_HEADERS.map(header::HeaderName::from_static))
+        .max_age(MAX_AGE)
 }
 
 #[cfg(test)]

@@ -331,6 +331,19 @@ impl std::error::Error for ApiError {}
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        // SQLSTATE class 22, data exceptions: a value PostgreSQL cannot hold (out of range, a
+        // character it refuses). Every such value should be refused by the input checks
+        // first; if one slips through, it is still the client's input, not a server fault.
+        if let sqlx::Error::Database(db) = &error
+            && db.code().is_some_and(|c| c.starts_with("22"))
+        {
+            let mut e = Self::new(
+                Code::ValidationFailed,
+                "A value in the request cannot be stored (out of range or not representable).",
+            );
+            e.source = Some(anyhow::Error::new(error).context("a data exception"));
+            return e;
+        }
         if is_unavailable(&error) {
             let mut e = Self::unavailable("The database is unavailable; retry shortly.", 2);
             e.source = Some(anyhow::Error::new(error).context("database unavailable"));

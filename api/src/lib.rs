@@ -17,12 +17,7 @@ pub mod telemetry;
 
 use std::{net::TcpListener, sync::Arc};
 
-use actix_web::{
-    App, HttpServer,
-    dev::Server,
-    middleware::{Condition, from_fn},
-    web,
-};
+use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
 use roost_common::{Settings, outbox::Publisher, stream::Keys};
 use secrecy::ExposeSecret;
@@ -123,17 +118,7 @@ impl Application {
                 .app_data(routes::payload_config())
                 .service(routes::ops::healthz)
                 .service(routes::ops::readyz)
-                // Ingest first: its own CORS policy (browsers send events from other origins).
-                .service(
-                    utoipa_actix_web::scope("/v1/events")
-                        .wrap(cors::ingest(&ingest_cors))
-                        .configure(routes::events::configure),
-                )
-                .service(
-                    utoipa_actix_web::scope("/v1")
-                        .wrap(Condition::new(!api_cors.is_empty(), cors::api(&api_cors)))
-                        .configure(routes::configure),
-                )
+                .service(utoipa_actix_web::scope("/v1").configure(routes::configure))
                 .split_for_parts();
             openapi::complete(&mut api);
             let route_table = web::Data::new(routes::RouteTable::from_openapi(&api));
@@ -143,6 +128,7 @@ impl Application {
                 .default_service(web::to(routes::not_found))
                 .wrap(from_fn(auth::gate::authenticate))
                 .wrap(from_fn(conformance::conform))
+                .wrap(cors::policy(&ingest_cors, &api_cors))
                 .wrap(from_fn(telemetry::observe))
         })
         .workers(state.settings.http.workers)

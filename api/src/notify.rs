@@ -28,7 +28,7 @@ use futures_util::StreamExt;
 use roost_common::stream::{NotificationMessage, Revocation};
 use serde::Serialize;
 use serde_json::Value;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
 use crate::{
@@ -75,20 +75,21 @@ pub fn socket_message(item: &NotificationItem) -> Option<Arc<str>> {
     Some(Arc::from(value.to_string()))
 }
 
-/// What a socket's loop is told to do.
-#[derive(Clone, Debug)]
-pub enum SocketCommand {
-    /// Write this text message.
-    Send(Arc<str>),
-    /// Close the socket: its token was revoked (or has expired).
-    Close(&'static str),
+/// A socket's loop's side of the hub: the messages to write, and the close signal. The close
+/// signal is apart from the messages, so a revocation is seen before anything still queued.
+pub struct SocketHandle {
+    pub id: u64,
+    pub messages: mpsc::UnboundedReceiver<Arc<str>>,
+    /// `Some(reason)` once the socket must close (its token was revoked or has expired).
+    pub closed: watch::Receiver<Option<&'static str>>,
 }
 
-/// One open socket: the token it authenticated with, and its loop's inbox.
+/// One open socket: the token it authenticated with, its loop's inbox and close signal.
 struct Socket {
     jti: Uuid,
     expires_at: DateTime<Utc>,
-    tx: mpsc::UnboundedSender<SocketCommand>,
+    tx: mpsc::UnboundedSender<Arc<str>>,
+    close: watch::Sender<Option<&'static str>>,
 }
 
 type Sockets = HashMap<i64, HashMap<u64, Socket>>;
@@ -117,8 +118,9 @@ impl Hub {
     }
 
     /// Adds a socket of `user` (authenticated with the token `user.jti`).
-    pub fn register(&self, user: &AuthUser) -> (u64, mpsc::UnboundedReceiver<SocketCommand>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub fn register(&self, user: &AuthUser) -> SocketHandle {
+        let (tx, messages) = mpsc::unbounded_channel();
+        let (close, closed) = watch::channel(None);
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut sockets) = self.sockets.lock() {
             sockets.entry(user.id).or_default().insert(
@@ -127,10 +129,15 @@ impl Hub {
                     jti: user.jti,
                     expires_at: user.expires_at,
                     tx,
+                    close,
                 },
             );
         }
-        (id, rx)
+        SocketHandle {
+            id,
+            messages,
+            closed,
+        }
     }
 
     pub fn unregister(&self, user_id: i64, socket: u64) {
@@ -155,7 +162,7 @@ impl Hub {
             mine.retain(|_, socket| {
                 let keep = socket.jti != jti;
                 if !keep {
-                    let _ = socket.tx.send(SocketCommand::Close(reason));
+                    socket.close.send_replace(Some(reason));
                     closed += 1;
                 }
                 keep
@@ -177,7 +184,7 @@ impl Hub {
         mine.retain(|_, socket| {
             let live = socket.expires_at > now;
             if !live {
-                let _ = socket.tx.send(SocketCommand::Close(TOKEN_EXPIRED));
+                socket.close.send_replace(Some(TOKEN_EXPIRED));
             }
             live
         });
@@ -188,6 +195,19 @@ impl Hub {
         tokens
     }
 
+    /// The tokens of every open socket here.
+    fn all_tokens(&self) -> Vec<Uuid> {
+        self.sockets.lock().map_or_else(
+            |_| Vec::new(),
+            |sockets| {
+                sockets
+                    .values()
+                    .flat_map(|mine| mine.values().map(|s| s.jti))
+                    .collect()
+            },
+        )
+    }
+
     /// Writes to every local socket of the user; the number of sockets reached.
     fn send_local(&self, user_id: i64, message: &Arc<str>) -> usize {
         let Ok(sockets) = self.sockets.lock() else {
@@ -195,7 +215,7 @@ impl Hub {
         };
         sockets.get(&user_id).map_or(0, |mine| {
             mine.values()
-                .filter(|s| s.tx.send(SocketCommand::Send(message.clone())).is_ok())
+                .filter(|s| s.tx.send(message.clone()).is_ok())
                 .count()
         })
     }
@@ -305,6 +325,18 @@ async fn on_message(state: Arc<AppState>, payload: String) {
             if origin == state.hub.origin {
                 return;
             }
+            // Claimed elsewhere: this replica's sockets of the user still get it only if their
+            // tokens stand (revocations missed while Redis was away are caught here).
+            match has_live_sockets(&state, user_id).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => {
+                    // It is claimed already: better late on the socket's next check than
+                    // written to a session that may have been revoked.
+                    tracing::warn!(%error, "checking sockets' tokens failed; a fanned-out notification is not written");
+                    return;
+                }
+            }
             let mut value = item;
             if let Value::Object(map) = &mut value {
                 map.insert("type".into(), Value::String("notification".into()));
@@ -313,6 +345,18 @@ async fn on_message(state: Arc<AppState>, payload: String) {
         }
         Err(error) => tracing::warn!(%error, "an unreadable notification message"),
     }
+}
+
+/// Closes every local socket whose token PostgreSQL says is revoked.
+async fn close_revoked_sockets(state: &AppState) -> Result<(), sqlx::Error> {
+    let tokens = state.hub.all_tokens();
+    if tokens.is_empty() {
+        return Ok(());
+    }
+    for jti in store::tokens::revoked_among(&state.db, &tokens).await? {
+        state.hub.revoke_token(jti, TOKEN_REVOKED);
+    }
+    Ok(())
 }
 
 /// Tells every replica (this one included, directly, in case Redis is away) of a revocation.
@@ -350,8 +394,12 @@ pub async fn listen(state: Arc<AppState>, client: redis::Client) {
                 } else {
                     tracing::debug!("listening for notifications and revocations");
                     // Revocations sent while this replica was not listening are lost: forget
-                    // every cached API key rather than wait for the time to live.
+                    // every cached API key rather than wait for the time to live, and check
+                    // every open socket's token.
                     state.api_keys.clear();
+                    if let Err(error) = close_revoked_sockets(&state).await {
+                        tracing::warn!(%error, "re-checking open sockets' tokens failed; their periodic check will");
+                    }
                     let mut messages = pubsub.on_message();
                     while let Some(message) = messages.next().await {
                         let Ok(payload) = message.get_payload::<String>() else {

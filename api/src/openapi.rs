@@ -1,6 +1,7 @@
 //! The OpenAPI document. Paths and schemas are collected from the handlers' annotations as
 //! the routes are registered (utoipa-actix-web), so the document cannot drift from the code.
 
+use crate::routes::Security;
 use utoipa::{
     Modify, OpenApi,
     openapi::{
@@ -53,15 +54,19 @@ impl Modify for BearerAuth {
     }
 }
 
-/// Problem answers every route may give, by status: the code and when.
-const EVERY_ROUTE: [(&str, &str); 2] = [
+/// Problem answers every `/v1` route may give, by status: the code and when.
+const EVERY_ROUTE: [(&str, &str); 3] = [
     (
         "431",
-        "`headers_too_large`: the request line and headers are over 16 KiB",
+        "`headers_too_large`: the request line and headers are over the limit (16 KiB by default)",
     ),
     (
         "406",
         "`not_acceptable`: the `Accept` header admits no JSON",
+    ),
+    (
+        "503",
+        "`unavailable`: the database is unreachable; retry after `Retry-After`",
     ),
 ];
 /// Problem answers of every route that reads a body.
@@ -105,7 +110,7 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
             item.patch.as_mut(),
         ];
         for op in operations.into_iter().flatten() {
-            let schemes = security_schemes(op);
+            let security = Security::of(Some(op));
             let parameters: Vec<(ParameterIn, String)> = op
                 .parameters
                 .iter()
@@ -116,24 +121,21 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
                 })
                 .collect();
             let mut add = |status: &str, why: &str| add_problem(op, status, why);
-            for (status, why) in EVERY_ROUTE {
-                add(status, why);
-            }
             if path.starts_with("/v1/") {
-                add(
-                    "503",
-                    "`unavailable`: the database is unreachable; retry after `Retry-After`",
-                );
+                for (status, why) in EVERY_ROUTE {
+                    add(status, why);
+                }
             }
-            if schemes.iter().any(|s| s == "bearer") {
-                add(
+            match security {
+                Security::Bearer | Security::BearerOptional => add(
                     "401",
                     "`unauthorized`: the bearer token is missing, invalid, expired or revoked",
-                );
-            }
-            if schemes.iter().any(|s| s == "admin") {
-                add("401", "`unauthorized`: not the admin token");
-                add("403", "`forbidden`: a user's token, not the admin token");
+                ),
+                Security::Admin => {
+                    add("401", "`unauthorized`: not the admin token");
+                    add("403", "`forbidden`: a user's token, not the admin token");
+                }
+                Security::ApiKey | Security::Public => {}
             }
             if op.request_body.is_some() {
                 for (status, why) in WITH_BODY {
@@ -168,17 +170,6 @@ pub fn complete(doc: &mut utoipa::openapi::OpenApi) {
             }
         }
     }
-}
-
-/// The names of the security schemes an operation accepts.
-fn security_schemes(op: &utoipa::openapi::path::Operation) -> Vec<String> {
-    op.security
-        .iter()
-        .flatten()
-        .filter_map(|r| serde_json::to_value(r).ok())
-        .filter_map(|v| v.as_object().map(|o| o.keys().cloned().collect::<Vec<_>>()))
-        .flatten()
-        .collect()
 }
 
 fn problem_content() -> utoipa::openapi::Content {

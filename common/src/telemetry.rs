@@ -77,15 +77,25 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
     Ok(TelemetryGuard { provider })
 }
 
-/// An error the HTTP server logs about a connection (a malformed request, a client that went
-/// away): the client's fault, and with no request id, so not an ERROR for log-based alerts.
+/// An error the HTTP server logs about a connection, with no request id.
 fn is_connection_error(meta: &tracing::Metadata<'_>) -> bool {
     *meta.level() == Level::ERROR && meta.target().starts_with("actix_http::")
 }
 
-/// Re-logs the HTTP server's connection errors as one WARN line in the usual format, with
-/// target `http` and the server's message as `cause` (the regular layers drop the originals;
-/// a layer cannot re-emit an event through the subscriber it is part of).
+/// The HTTP server's connection errors that the client causes (actix-http's `DispatchError`
+/// texts: a request that does not parse, a connection that breaks or stalls).
+const CLIENT_CAUSED: [&str; 4] = [
+    "request parse error",
+    "I/O error",
+    "did not complete within the specified timeout",
+    "connection shutdown timeout",
+];
+
+/// Re-logs the HTTP server's connection errors in the usual format with target `http` and the
+/// server's message as `cause`: a WARN when the client caused it (so it does not trip
+/// log-based alerts on ERROR), an ERROR otherwise (a response body that failed, an upgrade).
+/// The regular layers drop the originals; a layer cannot re-emit an event through the
+/// subscriber it is part of.
 struct ConnectionErrors {
     json: bool,
 }
@@ -106,21 +116,23 @@ impl<S: tracing::Subscriber> Layer<S> for ConnectionErrors {
         let mut cause = Message(String::new());
         event.record(&mut cause);
         let timestamp = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let (level, message) = if CLIENT_CAUSED.iter().any(|c| cause.0.contains(c)) {
+            ("WARN", "malformed request or broken connection")
+        } else {
+            ("ERROR", "HTTP connection failed")
+        };
         let line = if self.json {
             serde_json::json!({
                 "timestamp": timestamp,
-                "level": "WARN",
-                "message": "malformed request or broken connection",
+                "level": level,
+                "message": message,
                 "cause": cause.0,
                 "source": event.metadata().target(),
                 "target": "http",
             })
             .to_string()
         } else {
-            format!(
-                "{timestamp}  WARN http: malformed request or broken connection cause={:?}",
-                cause.0
-            )
+            format!("{timestamp}  {level} http: {message} cause={:?}", cause.0)
         };
         use std::io::Write;
         let _ = writeln!(std::io::stdout().lock(), "{line}");

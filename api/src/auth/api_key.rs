@@ -1,7 +1,10 @@
 //! API keys of client applications: 256 random bits, shown once, stored and looked up as a
 //! SHA-256 digest. Resolved keys are cached per process (see [`ApiKeyCache`]).
 
-use std::time::Duration;
+use std::{
+    sync::atomic::{AtomicU64, Ordering},
+    time::Duration,
+};
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -45,6 +48,9 @@ pub fn digest(key: &str) -> [u8; 32] {
 pub struct ApiKeyCache {
     known: Cache<[u8; 32], Uuid>,
     unknown: Cache<[u8; 32], ()>,
+    /// Counts revocations, so a lookup that read PostgreSQL before a revocation does not
+    /// cache its (by then stale) answer after it.
+    revocations: AtomicU64,
 }
 
 impl ApiKeyCache {
@@ -59,6 +65,7 @@ impl ApiKeyCache {
                 .max_capacity(CACHE_CAPACITY)
                 .time_to_live(ttl)
                 .build(),
+            revocations: AtomicU64::new(0),
         }
     }
 
@@ -70,7 +77,16 @@ impl ApiKeyCache {
         self.unknown.contains_key(digest).then_some(None)
     }
 
-    fn put(&self, digest: [u8; 32], id: Option<Uuid>) {
+    /// The revocation count to hand back to [`ApiKeyCache::put`] (read before the lookup).
+    fn revocations(&self) -> u64 {
+        self.revocations.load(Ordering::SeqCst)
+    }
+
+    /// Caches a lookup's answer, unless a revocation happened since `revocations` was read.
+    fn put(&self, digest: [u8; 32], id: Option<Uuid>, revocations: u64) {
+        if self.revocations() != revocations {
+            return;
+        }
         match id {
             Some(id) => self.known.insert(digest, id),
             None => self.unknown.insert(digest, ()),
@@ -80,6 +96,7 @@ impl ApiKeyCache {
     /// Forgets the key of an application that was revoked: no lookup after this returns
     /// finds it.
     pub fn revoke(&self, application: Uuid) {
+        self.revocations.fetch_add(1, Ordering::SeqCst);
         if self
             .known
             .invalidate_entries_if(move |_, id| *id == application)
@@ -91,6 +108,7 @@ impl ApiKeyCache {
 
     /// Forgets everything (after missing revocations while Redis was away).
     pub fn clear(&self) {
+        self.revocations.fetch_add(1, Ordering::SeqCst);
         self.known.invalidate_all();
         self.unknown.invalidate_all();
     }
@@ -130,8 +148,9 @@ impl FromRequest for ClientApp {
             let id = match state.api_keys.get(&digest) {
                 Some(cached) => cached,
                 None => {
+                    let revocations = state.api_keys.revocations();
                     let found = store::applications::by_key_digest(&state.db, &digest).await?;
-                    state.api_keys.put(digest, found);
+                    state.api_keys.put(digest, found, revocations);
                     found
                 }
             };
@@ -158,31 +177,36 @@ mod tests {
     #[test]
     fn a_flood_of_bad_keys_does_not_evict_good_ones() {
         let cache = ApiKeyCache::new(Duration::from_secs(60));
-        cache.put([1; 32], Some(Uuid::nil()));
+        cache.put([1; 32], Some(Uuid::nil()), cache.revocations());
         for i in 0..(CACHE_CAPACITY + 5_000) {
             let mut bad = [0u8; 32];
             bad[..8].copy_from_slice(&i.to_le_bytes());
             bad[31] = 2;
-            cache.put(bad, None);
+            cache.put(bad, None, 0);
         }
         cache.unknown.run_pending_tasks();
         assert!(cache.unknown.entry_count() <= CACHE_CAPACITY);
         assert_eq!(cache.get(&[1; 32]), Some(Some(Uuid::nil())));
         let other = Uuid::from_u128(7);
-        cache.put([3; 32], Some(other));
+        cache.put([3; 32], Some(other), cache.revocations());
         cache.revoke(Uuid::nil());
         assert_eq!(cache.get(&[1; 32]), None);
         assert_eq!(cache.get(&[3; 32]), Some(Some(other)));
+        // A lookup that started before the revocation does not cache its stale answer.
+        cache.put([1; 32], Some(Uuid::nil()), 0);
+        assert_eq!(cache.get(&[1; 32]), None);
+        cache.put([1; 32], Some(Uuid::nil()), cache.revocations());
+        assert_eq!(cache.get(&[1; 32]), Some(Some(Uuid::nil())));
     }
 
     #[test]
     fn the_cache_expires_entries() {
         let cache = ApiKeyCache::new(Duration::from_millis(0));
-        cache.put([1; 32], Some(Uuid::nil()));
+        cache.put([1; 32], Some(Uuid::nil()), cache.revocations());
         assert_eq!(cache.get(&[1; 32]), None);
         let cache = ApiKeyCache::new(Duration::from_secs(60));
-        cache.put([1; 32], Some(Uuid::nil()));
-        cache.put([2; 32], None);
+        cache.put([1; 32], Some(Uuid::nil()), cache.revocations());
+        cache.put([2; 32], None, cache.revocations());
         assert_eq!(cache.get(&[1; 32]), Some(Some(Uuid::nil())));
         assert_eq!(cache.get(&[2; 32]), Some(None));
         assert_eq!(cache.get(&[3; 32]), None);

@@ -36,7 +36,8 @@ pub async fn authenticate(
             .await
             .map(ServiceResponse::map_into_boxed_body);
     };
-    let security = routes.security(req.method().as_str(), req.path());
+    // The decoded path, as the router sees it (`/v1/m%65` is `/v1/me`).
+    let security = routes.security(req.method().as_str(), req.match_info().as_str());
     let token = bearer(req.request()).map(str::to_owned);
     let outcome = match (security, token) {
         (Some(Security::Admin), token) => {

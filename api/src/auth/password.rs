@@ -45,6 +45,9 @@ impl PasswordHasher {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(workers.max(1))
             .thread_name(|i| format!("argon2-{i}"))
+            // A panicking hash fails its request (the caller sees the dropped channel) instead
+            // of aborting the process, rayon's default.
+            .panic_handler(|_| tracing::error!("a password hashing job panicked"))
             .build()
             .context("starting the password hashing threads")?;
         Ok(Self {
@@ -121,7 +124,10 @@ impl PasswordHasher {
     ) -> anyhow::Result<T> {
         let (done, result) = oneshot::channel();
         self.pool.spawn(move || {
-            // The caller may have gone (a client that hung up): nothing to tell it then.
+            // A caller that has gone (a client that hung up while queued) costs no hash.
+            if done.is_closed() {
+                return;
+            }
             let _ = done.send(work());
         });
         result.await.context("the password hashing task panicked")?

@@ -102,7 +102,21 @@ pub fn parse_envelope(raw: &RawValue) -> Result<Event, String> {
             problems.push("data: must not contain the NUL character (\\u0000)".to_owned());
             None
         }
-        Some(text) => EventData::from_json(text.to_owned()).ok(),
+        Some(text) if json_escape::has_unstorable_number(text) => {
+            problems.push(
+                "data: a number is beyond what can be stored (at most 131072 digits before \
+                 the decimal point and 16383 after)"
+                    .to_owned(),
+            );
+            None
+        }
+        Some(text) => match EventData::from_json(text.to_owned()) {
+            Ok(data) => Some(data),
+            Err(e) => {
+                problems.push(format!("data: {e}"));
+                None
+            }
+        },
     };
     let timestamp = match field(&fields, "timestamp") {
         None => {

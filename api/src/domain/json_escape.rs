@@ -90,6 +90,67 @@ pub fn has_nul_escape(text: &str) -> bool {
             .any(|at| unicode_escape(text.as_bytes(), at) == Some(0))
 }
 
+/// Most digits PostgreSQL's `numeric` (so `jsonb`) holds before and after the decimal point
+/// (PostgreSQL 15 docs, §8.1.2).
+const MAX_INTEGER_DIGITS: i64 = 131_072;
+const MAX_FRACTION_DIGITS: i64 = 16_383;
+
+/// Whether the JSON text holds a number PostgreSQL cannot store (`1e999999`, or more digits
+/// than `numeric` keeps, see [`MAX_INTEGER_DIGITS`]).
+pub fn has_unstorable_number(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut in_string = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match (in_string, bytes[i]) {
+            (_, b'"') => {
+                in_string = !in_string;
+                i += 1;
+            }
+            (true, b'\\') => i += 2,
+            (false, b'-' | b'0'..=b'9') => {
+                let start = i;
+                while i < bytes.len()
+                    && matches!(bytes[i], b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')
+                {
+                    i += 1;
+                }
+                if !storable(&text[start..i]) {
+                    return true;
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    false
+}
+
+/// Whether one JSON number fits `numeric`.
+fn storable(number: &str) -> bool {
+    let (mantissa, exponent) = match number.find(['e', 'E']) {
+        Some(at) => (&number[..at], &number[at + 1..]),
+        None => (number, "0"),
+    };
+    let exponent: i64 = exponent.parse().unwrap_or_else(|_| {
+        // Beyond i64: only its sign matters.
+        if exponent.starts_with('-') {
+            i64::MIN / 2
+        } else {
+            i64::MAX / 2
+        }
+    });
+    let mantissa = mantissa.trim_start_matches('-');
+    let (integer, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let integer = integer.trim_start_matches('0');
+    let fraction = fraction.trim_end_matches('0');
+    if integer.is_empty() && fraction.is_empty() {
+        return true; // zero, whatever its exponent
+    }
+    let integer_digits = integer.len() as i64 + exponent;
+    let fraction_digits = fraction.len() as i64 - exponent;
+    integer_digits <= MAX_INTEGER_DIGITS && fraction_digits <= MAX_FRACTION_DIGITS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +188,24 @@ mod tests {
             r#""\"#,
         ] {
             assert_eq!(fixed(text), (text.to_owned(), 0), "{text}");
+        }
+    }
+
+    #[test]
+    fn numbers_beyond_postgresql_numeric_are_found() {
+        for ok in [
+            r#"{"a": 12345678901234567890123, "b": 0.1234567890123456789, "c": -1.5e300}"#,
+            r#"{"a": 0e999999, "b": 1e131071, "c": 1e-16383, "s": "1e999999"}"#,
+        ] {
+            assert!(!has_unstorable_number(ok), "{ok}");
+        }
+        for bad in [
+            r#"{"a": 1e999999}"#,
+            r#"{"a": [1, -2E+131072]}"#,
+            r#"{"a": 1e-16384}"#,
+            r#"{"a": 1e99999999999999999999999}"#,
+        ] {
+            assert!(has_unstorable_number(bad), "{bad}");
         }
     }
 

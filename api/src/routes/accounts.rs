@@ -184,20 +184,28 @@ pub async fn register(
 
 /// The client address for throttling. Behind a trusted ingress, the address that ingress
 /// appended (the rightmost `X-Forwarded-For` entry; anything left of it is client-supplied).
+/// An IPv6 client counts by its /64 network: one host usually holds a whole /64 (RFC 6177), so
+/// counting single addresses would be trivial to get around.
 fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> String {
-    if trust_forwarded_for
-        && let Some(ip) = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .next_back()
-            .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
-    {
-        return ip.to_string();
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            req.headers()
+                .get_all("x-forwarded-for")
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .next_back()
+                .and_then(|ip| ip.trim().parse::<std::net::IpAddr>().ok())
+        })
+        .flatten();
+    match forwarded.or_else(|| req.peer_addr().map(|a| a.ip())) {
+        Some(std::net::IpAddr::V6(ip)) if ip.to_ipv4_mapped().is_none() => {
+            let network = u128::from(ip) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(network))
+        }
+        Some(std::net::IpAddr::V6(ip)) => ip.to_canonical().to_string(),
+        Some(ip) => ip.to_string(),
+        None => "unknown".to_owned(),
     }
-    req.peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |a| a.ip().to_string())
 }
 
 /// Signs in with a username (or e-mail address) and password.
@@ -335,5 +343,13 @@ mod tests {
             .insert_header(("x-forwarded-for", "not-an-ip"))
             .to_http_request();
         assert_eq!(client_address(&junk, true), "10.0.0.1");
+        let v6 = TestRequest::default()
+            .peer_addr("[2001:db8:1:2:aaaa:bbbb:cccc:dddd]:5000".parse().unwrap())
+            .to_http_request();
+        assert_eq!(client_address(&v6, false), "2001:db8:1:2::/64");
+        let mapped = TestRequest::default()
+            .peer_addr("[::ffff:10.0.0.9]:5000".parse().unwrap())
+            .to_http_request();
+        assert_eq!(client_address(&mapped, false), "10.0.0.9");
     }
 }

@@ -16,7 +16,6 @@ use crate::{
     state::AppState,
 };
 
-/// Registers `POST /v1/events` (in the `/v1/events` scope).
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(ingest);
 }
@@ -60,7 +59,7 @@ fn too_large(detail: &str) -> ApiError {
     (status = 413, description = "`payload_too_large` (over 1 MiB on the wire or decoded, or over 1000 events)", body = crate::error::Problem),
     (status = 415, description = "`unsupported_media_type`: a `Content-Encoding` other than gzip or deflate", body = crate::error::Problem),
     (status = 503, description = "`unavailable` (with Retry-After): nothing was accepted", body = crate::error::Problem)))]
-#[post("")]
+#[post("/events")]
 pub async fn ingest(
     state: web::Data<AppState>,
     req: HttpRequest,

@@ -23,12 +23,13 @@ use crate::error::{ApiError, Code, FieldError};
 /// Largest JSON body accepted by the social routes.
 pub const JSON_LIMIT: usize = 64 * 1024;
 
-/// Registers every `/v1` route but `/v1/events` (its own scope, for its CORS policy).
+/// Registers every `/v1` route.
 pub fn configure(cfg: &mut ServiceConfig) {
     accounts::configure(cfg);
     users::configure(cfg);
     posts::configure(cfg);
     comments::configure(cfg);
+    events::configure(cfg);
     jobs::configure(cfg);
     notifications::configure(cfg);
     admin::configure(cfg);
@@ -134,7 +135,8 @@ pub enum Security {
 }
 
 impl Security {
-    fn of(operation: Option<&utoipa::openapi::path::Operation>) -> Self {
+    /// The security an operation declares.
+    pub fn of(operation: Option<&utoipa::openapi::path::Operation>) -> Self {
         let requirements: Vec<serde_json::Value> = operation
             .and_then(|op| op.security.as_ref())
             .map(|list| {
@@ -168,6 +170,10 @@ enum Segment {
     Rest,
 }
 
+/// GET routes that change state, so HEAD is not served as GET on them (RFC 9110 §9.2.1):
+/// `unsent` marks what it returns delivered; the WebSocket claims as it streams.
+pub const GETS_WITH_EFFECTS: [&str; 2] = ["/v1/notifications/unsent", "/v1/notifications/stream"];
+
 /// Served outside the OpenAPI document: the document itself and the interactive docs.
 const UNDOCUMENTED_GETS: [&str; 3] = ["/openapi.json", "/docs", "/docs/{rest}*"];
 
@@ -187,10 +193,14 @@ impl RouteTable {
                 .collect()
         };
         let documented = doc.paths.paths.iter().map(|(path, item)| {
-            // HEAD is served wherever GET is (as GET without a body).
+            // HEAD is served wherever GET is (as GET without a body), if GET is safe.
+            let head = item
+                .get
+                .as_ref()
+                .filter(|_| !GETS_WITH_EFFECTS.contains(&path.as_str()));
             let methods = [
                 ("GET", item.get.as_ref()),
-                ("HEAD", item.get.as_ref()),
+                ("HEAD", head),
                 ("POST", item.post.as_ref()),
                 ("PUT", item.put.as_ref()),
                 ("PATCH", item.patch.as_ref()),
@@ -264,7 +274,7 @@ pub async fn not_found(
     req: HttpRequest,
     routes: web::Data<RouteTable>,
 ) -> Result<actix_web::HttpResponse, ApiError> {
-    let mut allowed = routes.allowed(req.path());
+    let mut allowed = routes.allowed(req.match_info().as_str());
     if allowed.is_empty() || allowed.contains(&req.method().as_str()) {
         return Err(ApiError::not_found());
     }

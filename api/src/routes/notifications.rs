@@ -14,7 +14,7 @@ use crate::{
     auth::AuthUser,
     domain::pagination::{Page, TimeCursor, limit, paginate},
     error::{ApiError, ApiResult, Code},
-    notify::{self, NotificationItem, SocketCommand},
+    notify::{self, NotificationItem, SocketHandle},
     state::AppState,
     store,
 };
@@ -177,7 +177,11 @@ async fn run_socket(
             }
         },
     };
-    let (socket, mut inbox) = state.hub.register(&user);
+    let SocketHandle {
+        id: socket,
+        messages: mut inbox,
+        mut closed,
+    } = state.hub.register(&user);
     state.metrics.websockets.inc();
     // A logout between the token check above and the registration would have found no socket
     // to close: check once more now that revocations reach this socket.
@@ -202,15 +206,20 @@ async fn run_socket(
             break Ending::Normal("gone");
         }
         tokio::select! {
-            // Revocations close the socket before anything else queued for it is written.
+            // A revocation closes the socket before anything still queued is written.
             biased;
-            command = inbox.recv() => match command {
-                Some(SocketCommand::Send(message)) => {
+            _ = closed.changed() => {
+                break Ending::Policy(closed.borrow().unwrap_or(notify::TOKEN_REVOKED));
+            }
+            message = inbox.recv() => match message {
+                Some(message) => {
+                    if let Some(reason) = *closed.borrow() {
+                        break Ending::Policy(reason);
+                    }
                     if session.text(message.to_string()).await.is_err() {
                         break Ending::Normal("gone");
                     }
                 }
-                Some(SocketCommand::Close(reason)) => break Ending::Policy(reason),
                 None => break Ending::Normal("gone"),
             },
             incoming = messages.next() => match incoming {

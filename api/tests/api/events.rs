@@ -676,10 +676,13 @@ async fn the_relay_publishes_what_a_crash_left_in_the_outbox(db: PgPool) {
     })
     .await;
     let metrics = worker_metrics(&worker).await;
-    assert!(
-        metrics.contains("roost_outbox_relayed_total 1"),
-        "{metrics}"
-    );
+    // At least once: a slow store can see the relay publish the row again (stored once).
+    let relayed: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("roost_outbox_relayed_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0);
+    assert!(relayed >= 1.0, "{metrics}");
     assert!(metrics.contains("roost_outbox_backlog"));
     worker.shutdown().await;
 }

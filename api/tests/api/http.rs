@@ -52,8 +52,9 @@ async fn every_route_answers_head_options_and_other_methods_by_the_rfc(db: PgPoo
     for (path, methods) in routes(&app).await {
         let token = token_for(&path, &user);
         let get = methods.contains(&Method::GET);
+        let safe = get && !roost_api::routes::GETS_WITH_EFFECTS.contains(&path.as_str());
         let mut allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
-        if get {
+        if safe {
             allow.push("HEAD");
         }
         allow.sort_unstable();
@@ -70,8 +71,8 @@ async fn every_route_answers_head_options_and_other_methods_by_the_rfc(db: PgPoo
         assert_eq!(res.headers()["allow"], allow.as_str(), "PATCH {path}");
         assert_problem(res, 405, "method_not_allowed").await;
 
-        // HEAD: GET's status and headers, no body (the WebSocket route needs an upgrade).
-        if get && !path.ends_with("/stream") {
+        // HEAD: GET's status and headers, no body.
+        if safe {
             let got = app.request(Method::GET, &path, Some(token), None).await;
             let head = app.request(Method::HEAD, &path, Some(token), None).await;
             assert_eq!(head.status(), got.status(), "HEAD {path}");
@@ -446,4 +447,58 @@ async fn event_type_schemas_are_objects_or_booleans_without_nul(db: PgPool) {
         .await
         .unwrap();
     assert_problem(res, 415, "unsupported_media_type").await;
+}
+
+/// HEAD is safe: it never claims notifications, so it is not served on `unsent`.
+#[sqlx::test(migrations = "../migrations")]
+async fn head_on_a_get_with_effects_is_405_and_claims_nothing(db: PgPool) {
+    let app = spawn_app(db).await;
+    let worker = app.worker().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let post = app.publish(&alice, "Hello", "World", "public").await;
+    let res = app
+        .post(
+            &format!("/v1/posts/{post}/comments"),
+            &bob,
+            json!({"text": "hi"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    eventually(20, "the notification", || async {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        (n == 1).then_some(())
+    })
+    .await;
+    let res = app
+        .request(Method::HEAD, "/v1/notifications/unsent", Some(&alice), None)
+        .await;
+    assert_eq!(res.status(), 405);
+    assert_eq!(res.headers()["allow"], "GET, OPTIONS");
+    let unsent = json(app.get("/v1/notifications/unsent", &alice).await).await;
+    assert_eq!(unsent["items"].as_array().unwrap().len(), 1, "still unsent");
+    worker.shutdown().await;
+}
+
+/// A value PostgreSQL refuses (SQLSTATE class 22) that slipped past the input checks is the
+/// client's input: 422, never a 500.
+#[sqlx::test(migrations = "../migrations")]
+async fn data_exceptions_are_client_errors(db: PgPool) {
+    let error = sqlx::query("SELECT '{\"a\": \"\\u0000\"}'::jsonb")
+        .execute(&db)
+        .await
+        .unwrap_err();
+    let answer = roost_api::error::ApiError::from(error);
+    assert_eq!(answer.code.as_str(), "validation_failed");
+    let error = sqlx::query("SELECT 1e999999::numeric")
+        .execute(&db)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        roost_api::error::ApiError::from(error).code.as_str(),
+        "validation_failed"
+    );
 }

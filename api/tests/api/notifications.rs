@@ -116,14 +116,23 @@ async fn notifications_are_dated_and_ordered_by_their_comments(db: PgPool) {
         .await
         .unwrap();
     let second = comment(&app, &bob, post, "second").await;
-    // The second comment's entry is in the stream before the relay can re-publish the first.
-    eventually(10, "the second comment's entry", comment_in_stream).await;
-    sqlx::query("UPDATE outbox SET created_at = created_at - interval '1 minute' WHERE payload->>'comment_id' = $1")
-        .bind(first.to_string())
-        .execute(&app.db)
-        .await
-        .unwrap();
-    let worker = app.worker().await;
+    // The relay only re-publishes rows older than a minute: the first comment comes back only
+    // once the second one's notification is stored.
+    let worker = app
+        .worker_with(&[("ROOST_OUTBOX_RELAY_AFTER_SECONDS", "60")])
+        .await;
+    eventually(20, "the second comment's notification", || async {
+        (notification_count(&app.db).await == 1).then_some(())
+    })
+    .await;
+    sqlx::query(
+        "UPDATE outbox SET created_at = created_at - interval '2 minutes'
+         WHERE payload->>'comment_id' = $1",
+    )
+    .bind(first.to_string())
+    .execute(&app.db)
+    .await
+    .unwrap();
     eventually(20, "2 notifications", || async {
         (notification_count(&app.db).await == 2).then_some(())
     })
@@ -409,5 +418,24 @@ async fn nothing_is_claimed_for_a_revoked_socket_even_if_the_announcement_is_los
         unsent["items"][0]["comment_id"], c,
         "still unsent: {unsent}"
     );
+    worker.shutdown().await;
+}
+
+/// The body deadline is for request bodies: a WebSocket's frames arrive for as long as it is
+/// open.
+#[sqlx::test(migrations = "../migrations")]
+async fn sockets_outlive_the_request_body_deadline(db: PgPool) {
+    let app = spawn_with(db, &[("ROOST_HTTP_BODY_TIMEOUT_SECONDS", "1")]).await;
+    let worker = app.worker().await;
+    let alice = app.register("alice").await;
+    let bob = app.register("bob").await;
+    let post = app.publish(&alice, "Hello", "World", "public").await;
+    let mut ws = socket(&app, Some(&alice)).await;
+    assert_eq!(next_json(&mut ws).await, json!({"type": "ready"}));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ws.send(Message::Ping(vec![1].into())).await.unwrap();
+    let c = comment(&app, &bob, post, "three seconds later").await;
+    let got = next_json(&mut ws).await;
+    assert_eq!(got["comment_id"], c);
     worker.shutdown().await;
 }

@@ -66,7 +66,26 @@ pub const FAST_WORKER: [(&str, &str); 6] = [
     ("ROOST_INGEST_METRICS_ADDR", "127.0.0.1:0"),
 ];
 
+/// How many API replicas of this key prefix listen on the revocations channel; `None` when
+/// the app's Redis is unreachable (tests of a Redis outage).
+async fn listeners(vars: &HashMap<String, String>) -> Option<i64> {
+    let mut redis = redis::Client::open(vars["ROOST_REDIS_URL"].as_str())
+        .ok()?
+        .get_multiplexed_async_connection()
+        .await
+        .ok()?;
+    let channel = format!("{}revocations", vars["ROOST_REDIS_KEY_PREFIX"]);
+    let counts: (String, i64) = redis::cmd("PUBSUB")
+        .arg("NUMSUB")
+        .arg(&channel)
+        .query_async(&mut redis)
+        .await
+        .ok()?;
+    Some(counts.1)
+}
+
 async fn start(db: PgPool, vars: HashMap<String, String>) -> TestApp {
+    let listening = listeners(&vars).await;
     let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings");
     let options = BuildOptions {
         // Cheap hashing keeps tests fast; production parameters are unit-tested.
@@ -78,6 +97,14 @@ async fn start(db: PgPool, vars: HashMap<String, String>) -> TestApp {
     let base = format!("http://127.0.0.1:{}", app.port());
     let metrics_base = format!("http://127.0.0.1:{}", app.metrics_port());
     tokio::spawn(app.run_until_stopped());
+    // Pub/sub (notifications, revocations) reaches a replica only once it has subscribed:
+    // tests start when it has, not at its leisure.
+    if let Some(listening) = listening {
+        eventually(10, "the replica's pub/sub subscription", || async {
+            (listeners(&vars).await > Some(listening)).then_some(())
+        })
+        .await;
+    }
     TestApp {
         base,
         metrics_base,
