@@ -106,13 +106,22 @@ async fn event_data_is_stored_and_returned_as_sent(db: PgPool) {
                        "neg": -98765432109876543210.5, "cut": "ab\ud83d", "pair": "\ud83d\ude00",
                        "literal": "\\ud83d"}}}},
             {{"session_id": "{SESSION}", "category": "sdk", "name": "second",
-              "timestamp": "2026-11-20T12:00:01Z", "data": {{"lone": "\udc00x"}}}}]"#
+              "timestamp": "2026-11-20T12:00:01Z", "data": {{"lone": "\udc00x"}}}},
+            {{"session_id": "{SESSION}", "category": "sdk", "name": "huge",
+              "timestamp": "2026-11-20T12:00:02Z", "data": {{"n": 1e999999}}}}]"#
     );
     let res = send_raw(&app, &key, None, body.into_bytes()).await;
     assert_eq!(res.status(), 202);
     let accepted = json(res).await;
     assert_eq!(accepted["accepted"], 2, "{accepted}");
-    assert_eq!(accepted["rejected"], json!([]));
+    // A number PostgreSQL's numeric cannot hold is refused for that event only.
+    assert_eq!(accepted["rejected"][0]["index"], 2, "{accepted}");
+    assert!(
+        accepted["rejected"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("number")
+    );
     let stored = eventually(20, "2 stored", || async {
         let items = app.stored_events("category=sdk").await;
         (items.len() == 2).then_some(items)
