@@ -21,7 +21,10 @@ mkdir -p "$STATE"
 readonly DB=roost_api_contract
 readonly API_ADDR=127.0.0.1:55490
 base="${DATABASE_URL%/*}"
-PSQL="$(command -v psql || ls /usr/lib/postgresql/*/bin/psql 2>/dev/null | tail -n 1)"
+PSQL="$(command -v psql || true)"
+if [[ -z "$PSQL" ]]; then
+  for candidate in /usr/lib/postgresql/*/bin/psql; do PSQL="$candidate"; done
+fi
 [[ -x "$PSQL" ]] || {
   log "psql not found (scripts/stack.sh installs PostgreSQL)"
   exit 2

@@ -212,7 +212,7 @@ async fn insert(
 #[utoipa::path(tag = "posts", request_body = CreatePost, security(("bearer" = [])), responses(
     (status = 201, body = PostView),
     (status = 422, description = "`validation_failed`", body = crate::error::Problem),
-    (status = 429, description = "`daily_post_limit`", body = crate::error::Problem)))]
+    (status = 429, description = "`daily_post_limit`, with `Retry-After`", body = crate::error::Problem)))]
 #[post("/posts")]
 pub async fn create_post(
     state: web::Data<AppState>,
@@ -250,7 +250,8 @@ async fn visible_target(state: &AppState, user: &AuthUser, id: i64) -> ApiResult
     (status = 201, body = PostView),
     (status = 404, description = "`post_not_found`", body = crate::error::Problem),
     (status = 409, description = "`already_reposted`", body = crate::error::Problem),
-    (status = 422, description = "`cannot_repost`", body = crate::error::Problem)))]
+    (status = 422, description = "`cannot_repost`", body = crate::error::Problem),
+    (status = 429, description = "`daily_post_limit` (reposts count), with `Retry-After`", body = crate::error::Problem)))]
 #[post("/posts/{id}/repost")]
 pub async fn repost(
     state: web::Data<AppState>,
@@ -283,7 +284,8 @@ pub async fn repost(
 #[utoipa::path(tag = "posts", request_body = CreateQuote, security(("bearer" = [])), responses(
     (status = 201, body = PostView),
     (status = 404, description = "`post_not_found`", body = crate::error::Problem),
-    (status = 422, description = "`cannot_quote` or `validation_failed`", body = crate::error::Problem)))]
+    (status = 422, description = "`cannot_quote` or `validation_failed`", body = crate::error::Problem),
+    (status = 429, description = "`daily_post_limit` (quotes count), with `Retry-After`", body = crate::error::Problem)))]
 #[post("/posts/{id}/quote")]
 pub async fn quote(
     state: web::Data<AppState>,

@@ -5,18 +5,6 @@ use chrono::{Duration, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 
-async fn login(app: &TestApp, username: &str) {
-    let res = app
-        .request(
-            reqwest::Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"username": username, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-}
-
 #[sqlx::test(migrations = "../migrations")]
 async fn logins_per_day_counts_distinct_users(db: PgPool) {
     let app = spawn_app(db).await;
@@ -24,9 +12,9 @@ async fn logins_per_day_counts_distinct_users(db: PgPool) {
     for name in ["alice", "bob", "carol"] {
         app.register(name).await;
     }
-    login(&app, "alice").await;
-    login(&app, "alice").await;
-    login(&app, "bob").await;
+    app.login("alice").await;
+    app.login("alice").await;
+    app.login("bob").await;
     // Two days ago, carol logged in (an event stored back then).
     let two_days_ago = Utc::now() - Duration::days(2);
     sqlx::query(

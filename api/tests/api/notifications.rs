@@ -318,19 +318,6 @@ async fn sockets_refuse_missing_or_bad_credentials(db: PgPool) {
     assert_problem(res, 400, "malformed_body").await;
 }
 
-async fn login(app: &TestApp, username: &str) -> String {
-    let res = app
-        .request(
-            reqwest::Method::POST,
-            "/v1/auth/login",
-            None,
-            Some(json!({"username": username, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    json(res).await["access_token"].as_str().unwrap().to_owned()
-}
-
 /// The next frame is a policy close (1008) with this reason, well before the sockets' 15 s
 /// periodic check could have caught it.
 async fn expect_policy_close(ws: &mut Socket, reason: &str) {
@@ -356,7 +343,7 @@ async fn logout_closes_that_tokens_sockets_on_every_replica_at_once(db: PgPool) 
     let b = a.peer().await;
     let worker = a.worker().await;
     let alice = a.register("alice").await;
-    let other_session = login(&a, "alice").await;
+    let other_session = a.login("alice").await;
     let bob = a.register("bob").await;
     let post = a.publish(&alice, "Hello", "World", "public").await;
     let mut on_a = socket(&a, Some(&alice)).await;
@@ -412,7 +399,7 @@ async fn nothing_is_claimed_for_a_revoked_socket_even_if_the_announcement_is_los
         (notification_count(&app.db).await == 1).then_some(())
     })
     .await;
-    let fresh = login(&app, "alice").await;
+    let fresh = app.login("alice").await;
     let unsent = json(app.get("/v1/notifications/unsent", &fresh).await).await;
     assert_eq!(
         unsent["items"][0]["comment_id"], c,

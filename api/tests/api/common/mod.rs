@@ -242,6 +242,23 @@ impl TestApp {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// Logs a registered user in again (with [`PASSWORD`]): a new token, a new session.
+    pub async fn login(&self, username: &str) -> String {
+        let res = self
+            .request(
+                Method::POST,
+                "/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        res.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub async fn subscribe(&self, token: &str, username: &str) {
         let res = self
             .put(&format!("/v1/me/subscriptions/{username}"), token)
