@@ -8,8 +8,8 @@
 //!   `Accept-Encoding` (§15.5.16); gzip and deflate bodies are decoded here, in bounded
 //!   pieces, for every route (see `routes::body`);
 //! - a body must arrive in full within `body_timeout` of the headers, or the request gets 408
-//!   `request_timeout` and the connection is closed (§15.5.9); a WebSocket (an `Upgrade`
-//!   request) has no deadline: its payload is the socket's frames;
+//!   `request_timeout` and the connection is closed (§15.5.9); a WebSocket (a GET with
+//!   `Upgrade: websocket`) has no deadline: its payload is the socket's frames;
 //! - security headers on every answer (OWASP REST Security and Secure Headers projects):
 //!   `X-Content-Type-Options: nosniff`, `Referrer-Policy: no-referrer`, framing refused
 //!   (`X-Frame-Options: DENY` and the CSP `frame-ancestors 'none'`), `Cache-Control: no-store`
@@ -78,7 +78,13 @@ pub async fn conform(
     }
     // A WebSocket's payload is the socket's incoming frames for as long as it is open: no
     // deadline, no content coding.
-    if req.headers().contains_key(header::UPGRADE) {
+    let websocket = req.method() == Method::GET
+        && req
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    if websocket {
         let res = next.call(req).await?.map_into_boxed_body();
         return Ok(with_security_headers(res, &path));
     }
