@@ -44,6 +44,7 @@ export ROOST_INGEST_METRICS_ADDR=127.0.0.1:55492
 export ROOST_REGISTER_MAX_PER_IP=1000000
 export ROOST_LOGIN_MAX_FAILURES_PER_IP=1000000
 export RUST_LOG=warn
+export ROOST_SHUTDOWN_DELAY_SECONDS=0
 
 log "building roost-api and roost-ingest"
 cargo build --quiet --bin roost-api --bin roost-ingest

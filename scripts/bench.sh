@@ -87,6 +87,8 @@ export RUST_LOG="${RUST_LOG:-info}"
 # attempts in flight) would answer the login storm with 429s.
 export ROOST_LOGIN_MAX_FAILURES_PER_IP=100000000
 export ROOST_REGISTER_MAX_PER_IP=100000000
+# No load balancer: the API stops at once between phases.
+export ROOST_SHUTDOWN_DELAY_SECONDS=0
 # Tokens outlive any benchmark length.
 export ROOST_TOKEN_TTL_SECONDS=86400
 

@@ -66,6 +66,8 @@ export ROOST_HTTP_ADDR="${ROOST_HTTP_ADDR:-127.0.0.1:8080}"
 export ROOST_METRICS_ADDR="${ROOST_METRICS_ADDR:-127.0.0.1:9464}"
 export ROOST_INGEST_METRICS_ADDR="${ROOST_INGEST_METRICS_ADDR:-127.0.0.1:9465}"
 export RUST_LOG="${RUST_LOG:-info}"
+# No load balancer to wait for locally: Ctrl-C stops at once.
+export ROOST_SHUTDOWN_DELAY_SECONDS="${ROOST_SHUTDOWN_DELAY_SECONDS:-0}"
 
 cargo build --bin roost-api --bin roost-ingest
 BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug"

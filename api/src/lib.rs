@@ -54,6 +54,7 @@ pub struct Application {
     metrics_port: u16,
     server: Server,
     metrics_server: Server,
+    state: web::Data<AppState>,
 }
 
 impl Application {
@@ -85,6 +86,7 @@ impl Application {
             ),
             api_keys: ApiKeyCache::new(settings.pipeline.api_key_cache_ttl),
             hub: notify::Hub::new(),
+            draining: std::sync::atomic::AtomicBool::new(false),
             metrics: Arc::new(Metrics::new()?),
             outbox: Publisher::new(redis.clone(), keys.clone()),
             keys,
@@ -133,6 +135,8 @@ impl Application {
         })
         .workers(state.settings.http.workers)
         .shutdown_timeout(25)
+        // Signals are ours (see `run_until_stopped`): readiness drops before the server stops.
+        .disable_signals()
         .listen(listener)?
         .run();
 
@@ -143,6 +147,7 @@ impl Application {
                 .route("/metrics", web::get().to(routes::ops::metrics))
         })
         .workers(1)
+        .disable_signals()
         .listen(metrics_listener)?
         .run();
 
@@ -151,6 +156,7 @@ impl Application {
             metrics_port,
             server,
             metrics_server,
+            state,
         })
     }
 
@@ -162,11 +168,30 @@ impl Application {
         self.metrics_port
     }
 
-    /// Serves until SIGTERM/SIGINT (actix drains in-flight requests first).
+    /// Serves until SIGTERM/SIGINT. Then `/readyz` answers 503 `draining` for
+    /// `ROOST_SHUTDOWN_DELAY_SECONDS` while requests are still served (so the load balancer
+    /// takes the replica out before anything is refused), then the server stops taking
+    /// connections and finishes the requests in flight (at most 25 s).
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         // actix servers start when first polled: run the metrics server beside the API.
         let metrics = self.metrics_server.handle();
         let metrics_task = tokio::spawn(self.metrics_server);
+        let server = self.server.handle();
+        let state = self.state.clone();
+        let signal = roost_common::shutdown::listen();
+        tokio::spawn(async move {
+            signal.await;
+            let delay = state.settings.http.shutdown_delay;
+            state
+                .draining
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            tracing::info!(
+                delay_s = delay.as_secs_f64(),
+                "shutting down: not ready, serving until the delay is over"
+            );
+            tokio::time::sleep(delay).await;
+            server.stop(true).await;
+        });
         let result = self.server.await;
         metrics.stop(true).await;
         if let Ok(Err(error)) = metrics_task.await {

@@ -25,5 +25,7 @@ pub struct AppState {
     pub throttle: LoginThrottle,
     pub api_keys: ApiKeyCache,
     pub hub: crate::notify::Hub,
+    /// Set on SIGTERM: readiness answers 503 while the replica drains.
+    pub draining: std::sync::atomic::AtomicBool,
     pub metrics: Arc<Metrics>,
 }

@@ -157,8 +157,17 @@ pub async fn observe(
             .observe(latency.as_secs_f64());
     }
     let latency_ms = latency.as_secs_f64() * 1000.0;
+    // A 5xx without an error is an answer, not a failure: readiness saying "not ready" (no
+    // PostgreSQL, or draining on shutdown) must not trip alerts on ERROR lines.
+    let failed = res.response().error().is_some();
     span.in_scope(|| {
-        if status >= 500 {
+        if status >= 500 && !failed {
+            tracing::warn!(
+                target: "http",
+                request_id, trace_id, method, route, path, status, latency_ms,
+                "not ready"
+            );
+        } else if status >= 500 {
             tracing::error!(
                 target: "http",
                 request_id, trace_id, method, route, path, status, latency_ms, user_id,

@@ -1,6 +1,7 @@
 //! The one configuration loader. Every setting has a documented default (see README) and is
-//! overridden by a `ROOST_*` environment variable; secrets are wrapped in [`SecretString`] so
-//! they never reach a log line by accident.
+//! overridden by a `ROOST_*` environment variable, or by the file that `<VARIABLE>_FILE` names
+//! (Kubernetes secrets mounted as files); secrets are wrapped in [`SecretString`] so they never
+//! reach a log line by accident.
 
 use std::{net::SocketAddr, str::FromStr, time::Duration};
 
@@ -50,6 +51,9 @@ pub struct HttpSettings {
     pub body_timeout: Duration,
     /// Largest request head (request line and headers together) in bytes; larger is 431.
     pub max_header_bytes: usize,
+    /// After SIGTERM, how long the API keeps serving with readiness at 503 before it stops
+    /// taking connections (the time a load balancer needs to notice).
+    pub shutdown_delay: Duration,
     /// Origins that browsers may call the API from (CORS), `*` for any; empty (the default)
     /// sends no CORS headers. `POST /v1/events` has its own list.
     pub cors_origins: Vec<String>,
@@ -162,8 +166,19 @@ impl FromStr for LogFormat {
 struct Source<F: Fn(&str) -> Option<String>>(F);
 
 impl<F: Fn(&str) -> Option<String>> Source<F> {
-    fn raw(&self, key: &str) -> Option<String> {
-        (self.0)(key).filter(|v| !v.trim().is_empty())
+    /// A setting's value: `KEY` itself, or else the contents of the file `KEY_FILE` names
+    /// (a Kubernetes secret mounted as a file; surrounding whitespace and the final newline
+    /// trimmed). An unreadable file is an error, not a missing setting.
+    fn raw(&self, key: &str) -> anyhow::Result<Option<String>> {
+        if let Some(value) = (self.0)(key).filter(|v| !v.trim().is_empty()) {
+            return Ok(Some(value));
+        }
+        let Some(path) = (self.0)(&format!("{key}_FILE")).filter(|v| !v.trim().is_empty()) else {
+            return Ok(None);
+        };
+        let value = std::fs::read_to_string(path.trim())
+            .with_context(|| format!("reading {key}_FILE ({path})"))?;
+        Ok(Some(value.trim().to_owned()).filter(|v| !v.is_empty()))
     }
 
     fn parse<T>(&self, key: &str, default: T) -> anyhow::Result<T>
@@ -171,7 +186,7 @@ impl<F: Fn(&str) -> Option<String>> Source<F> {
         T: FromStr,
         T::Err: std::fmt::Display,
     {
-        match self.raw(key) {
+        match self.raw(key)? {
             None => Ok(default),
             Some(v) => v
                 .trim()
@@ -213,10 +228,10 @@ impl Settings {
         let src = Source(lookup);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let database_url = src
-            .raw("ROOST_DATABASE_URL")
-            .or_else(|| src.raw("DATABASE_URL"))
+            .raw("ROOST_DATABASE_URL")?
+            .or(src.raw("DATABASE_URL")?)
             .context("the environment variable ROOST_DATABASE_URL (or DATABASE_URL) must be set")?;
-        let jwt_secret = src.raw("ROOST_JWT_SECRET");
+        let jwt_secret = src.raw("ROOST_JWT_SECRET")?;
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             anyhow::bail!("ROOST_JWT_SECRET must be at least 32 characters long");
         }
@@ -229,11 +244,11 @@ impl Settings {
             },
             redis: RedisSettings {
                 url: src
-                    .raw("ROOST_REDIS_URL")
+                    .raw("ROOST_REDIS_URL")?
                     .unwrap_or_else(|| "redis://127.0.0.1:6379/0".into())
                     .into(),
                 key_prefix: src
-                    .raw("ROOST_REDIS_KEY_PREFIX")
+                    .raw("ROOST_REDIS_KEY_PREFIX")?
                     .unwrap_or_else(|| "roost:".into()),
                 response_timeout: src.millis("ROOST_REDIS_RESPONSE_TIMEOUT_MS", 500)?,
             },
@@ -247,19 +262,20 @@ impl Settings {
                 trust_forwarded_for: src.parse("ROOST_TRUST_FORWARDED_FOR", false)?,
                 body_timeout: src.secs("ROOST_HTTP_BODY_TIMEOUT_SECONDS", 15)?,
                 max_header_bytes: src.parse("ROOST_HTTP_MAX_HEADER_BYTES", 16 * 1024usize)?,
+                shutdown_delay: src.secs("ROOST_SHUTDOWN_DELAY_SECONDS", 5)?,
                 cors_origins: src.list("ROOST_CORS_ALLOWED_ORIGINS", &[]),
                 ingest_cors_origins: src.list("ROOST_INGEST_CORS_ALLOWED_ORIGINS", &["*"]),
             },
             auth: AuthSettings {
                 jwt_secret: jwt_secret.map(SecretString::from),
                 jwt_issuer: src
-                    .raw("ROOST_JWT_ISSUER")
+                    .raw("ROOST_JWT_ISSUER")?
                     .unwrap_or_else(|| "roost".into()),
                 jwt_audience: src
-                    .raw("ROOST_JWT_AUDIENCE")
+                    .raw("ROOST_JWT_AUDIENCE")?
                     .unwrap_or_else(|| "roost-api".into()),
                 token_ttl: src.secs("ROOST_TOKEN_TTL_SECONDS", 3600)?,
-                admin_token: src.raw("ROOST_ADMIN_TOKEN").map(SecretString::from),
+                admin_token: src.raw("ROOST_ADMIN_TOKEN")?.map(SecretString::from),
                 hash_workers: src
                     .parse("ROOST_HASH_WORKERS", cores.saturating_sub(1))?
                     .max(1),
@@ -274,7 +290,7 @@ impl Settings {
                 subscription_limit: src.parse("ROOST_SUBSCRIPTION_LIMIT", 100)?,
             },
             pipeline: PipelineSettings {
-                consumer_name: src.raw("ROOST_CONSUMER_NAME"),
+                consumer_name: src.raw("ROOST_CONSUMER_NAME")?,
                 consumers: src.parse("ROOST_INGEST_CONSUMERS", 2usize)?.max(1),
                 batch_entries: src.parse("ROOST_INGEST_BATCH_ENTRIES", 1000usize)?.max(1),
                 batch_bytes: src
@@ -300,7 +316,7 @@ impl Settings {
             },
             telemetry: TelemetrySettings {
                 log_format: src.parse("ROOST_LOG_FORMAT", LogFormat::Json)?,
-                otlp_endpoint: src.raw("OTEL_EXPORTER_OTLP_ENDPOINT"),
+                otlp_endpoint: src.raw("OTEL_EXPORTER_OTLP_ENDPOINT")?,
             },
             ingest_metrics_addr: src.parse(
                 "ROOST_INGEST_METRICS_ADDR",
@@ -363,6 +379,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("32"), "{err}");
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = std::env::temp_dir().join(format!("roost-settings-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("jwt");
+        std::fs::write(&secret, "from-a-file-0123456789abcdef0123456789\n").unwrap();
+        let url = dir.join("url");
+        std::fs::write(&url, "postgres://u:p@db:5432/roost\n").unwrap();
+        let s = load(&[
+            ("ROOST_DATABASE_URL_FILE", url.to_str().unwrap()),
+            ("ROOST_JWT_SECRET_FILE", secret.to_str().unwrap()),
+        ])
+        .unwrap();
+        assert_eq!(s.database.url(), "postgres://u:p@db:5432/roost");
+        assert_eq!(
+            s.auth.jwt_secret.unwrap().expose_secret(),
+            "from-a-file-0123456789abcdef0123456789"
+        );
+        // The variable itself wins over its file; a missing file is an error naming both.
+        let s = load(&[BASE[0], ("ROOST_DATABASE_URL_FILE", "/nonexistent")]).unwrap();
+        assert_eq!(s.database.url(), "postgres://u:p@127.0.0.1/db");
+        let err = load(&[("ROOST_ADMIN_TOKEN_FILE", "/nonexistent/admin"), BASE[0]])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ROOST_ADMIN_TOKEN_FILE") && err.contains("/nonexistent/admin"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

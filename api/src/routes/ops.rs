@@ -22,7 +22,8 @@ pub async fn healthz() -> web::Json<Health> {
 
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
-    /// `ready` when PostgreSQL answers (Redis being down only degrades ingest).
+    /// `ready` when PostgreSQL answers (Redis being down only degrades ingest); `draining`
+    /// once the process is shutting down; `unavailable` without PostgreSQL.
     status: &'static str,
     postgres: &'static str,
     redis: &'static str,
@@ -48,12 +49,17 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     );
     let postgres_ok = matches!(pg, Ok(Ok(_)));
     let redis_ok = matches!(ping, Ok(Ok(_)));
+    let draining = state.draining.load(std::sync::atomic::Ordering::SeqCst);
     let body = Readiness {
-        status: if postgres_ok { "ready" } else { "unavailable" },
+        status: match (draining, postgres_ok) {
+            (true, _) => "draining",
+            (false, true) => "ready",
+            (false, false) => "unavailable",
+        },
         postgres: if postgres_ok { "ok" } else { "unavailable" },
         redis: if redis_ok { "ok" } else { "unavailable" },
     };
-    if postgres_ok {
+    if postgres_ok && !draining {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

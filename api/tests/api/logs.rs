@@ -26,6 +26,7 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
             format!("test:{}:", uuid::Uuid::new_v4()),
         )
         .env("ROOST_HTTP_WORKERS", "1")
+        .env("ROOST_SHUTDOWN_DELAY_SECONDS", "2")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -92,12 +93,29 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
         }
     }
 
-    // SIGTERM: graceful shutdown, exit 0.
+    // SIGTERM: readiness drops at once while requests are still served (the load balancer
+    // takes the replica out first), then a graceful shutdown, exit 0.
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+    let draining = crate::common::eventually(2, "readiness to drop", || async {
+        let res = client.get(format!("{base}/readyz")).send().await.ok()?;
+        (res.status() == 503).then_some(res)
+    })
+    .await;
+    assert_eq!(
+        draining.json::<Value>().await.unwrap()["status"],
+        "draining"
+    );
+    let me = client
+        .get(format!("{base}/v1/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "still serving while draining");
     let exit = tokio::task::spawn_blocking(move || {
         let mut out = String::new();
         child
@@ -159,4 +177,26 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
                 .as_str()
                 .is_some_and(|c| c.contains("parse error"))
     }));
+}
+
+/// libpq's TLS variables reach the connection (CloudNativePG's `verify-full` with its CA):
+/// asking for TLS from the test server, which has none, fails instead of going in the clear.
+#[sqlx::test(migrations = "../migrations")]
+async fn pgsslmode_is_honoured(db: PgPool) {
+    let url = database_url(&db).await;
+    let run = |mode: &str| {
+        Command::new(env!("CARGO_BIN_EXE_roost-api"))
+            .arg("migrate")
+            .env_clear()
+            .env("ROOST_DATABASE_URL", &url)
+            .env("PGSSLMODE", mode)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = run("require");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+    assert!(err.contains("tls") || err.contains("ssl"), "{err}");
+    assert!(run("prefer").status.success());
 }
