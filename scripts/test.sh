@@ -55,6 +55,8 @@ log "scripts/api-contract.sh (schemathesis against /openapi.json)"
 scripts/api-contract.sh || status=$?
 log "scripts/image.sh (the container image, built with buildah and run read-only as non-root)"
 scripts/image.sh || status=$?
+log "scripts/chart-check.sh (charts/roost: helm lint, template, kubernetes-validate, behaviour, checkov)"
+scripts/chart-check.sh || status=$?
 
 if cargo nextest --version >/dev/null 2>&1; then
   log "cargo nextest run --workspace --no-fail-fast $*"

@@ -1,0 +1,121 @@
+"""Chart behaviour over `helm template` output (scripts/chart-check.sh runs it per profile).
+
+Checks what a reviewer would otherwise read the templates for:
+- every container, init container and hook container has the restricted security context;
+- every credential reaches the binaries as a file from a Secret (`*_FILE`), never as a value;
+- the CA secret, when used, is mounted with `ca.crt` only (never a key);
+- in `hook` mode the migration Job runs before install and upgrade; in `initContainer` mode
+  the API migrates before it starts and there is no Job;
+- every NetworkPolicy selects pods the chart creates, and no pod mounts a service account token.
+
+Usage: python behaviour.py RENDERED.yaml PROFILE
+"""
+
+import sys
+
+import yaml
+
+CREDENTIALS = {"ROOST_DATABASE_URL", "ROOST_REDIS_URL", "ROOST_JWT_SECRET", "ROOST_ADMIN_TOKEN"}
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "privileged": False,
+}
+
+
+def pod_specs(objects):
+    for obj in objects:
+        kind = obj["kind"]
+        if kind in ("Deployment", "StatefulSet", "Job"):
+            yield obj, obj["spec"]["template"]["spec"], obj["spec"]["template"]["metadata"]["labels"]
+        elif kind == "Pod":
+            yield obj, obj["spec"], obj["metadata"].get("labels", {})
+
+
+def check(objects, profile):
+    failures = []
+
+    def fail(message):
+        failures.append(f"{profile}: {message}")
+
+    pods = list(pod_specs(objects))
+    if not pods:
+        fail("no pods rendered")
+    for obj, spec, _ in pods:
+        name = f'{obj["kind"]}/{obj["metadata"]["name"]}'
+        if spec.get("automountServiceAccountToken") is not False:
+            fail(f"{name} mounts a service account token")
+        pod_ctx = spec.get("securityContext", {})
+        if pod_ctx.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            fail(f"{name}: pod seccompProfile is not RuntimeDefault")
+        for container in spec.get("initContainers", []) + spec["containers"]:
+            where = f'{name} container {container["name"]}'
+            ctx = container.get("securityContext", {})
+            for key, want in RESTRICTED.items():
+                if ctx.get(key) != want:
+                    fail(f"{where}: securityContext.{key} is {ctx.get(key)!r}, want {want!r}")
+            if ctx.get("capabilities", {}).get("drop") != ["ALL"]:
+                fail(f"{where}: capabilities are not dropped (ALL)")
+            if not container.get("resources", {}).get("limits", {}).get("memory"):
+                fail(f"{where}: no memory limit")
+            env = {e["name"]: e for e in container.get("env", [])}
+            for credential in CREDENTIALS:
+                if credential in env:
+                    fail(f"{where}: {credential} is given as a value, not as a file")
+                if credential == "ROOST_ADMIN_TOKEN":
+                    continue
+                if f"{credential}_FILE" not in env:
+                    fail(f"{where}: {credential}_FILE is not set")
+            mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+            for credential in CREDENTIALS:
+                path = env.get(f"{credential}_FILE", {}).get("value")
+                if path and not any(path.startswith(m + "/") for m in mounts):
+                    fail(f"{where}: {credential}_FILE ({path}) is not on a mounted volume")
+        for volume in spec.get("volumes", []):
+            secret = volume.get("secret")
+            if secret and volume["name"] == "postgres-ca":
+                keys = [item["key"] for item in secret.get("items", [])]
+                if keys != ["ca.crt"]:
+                    fail(f"{name}: the CA secret mounts {keys}, want ca.crt only")
+            if secret and not secret.get("items"):
+                fail(f"{name}: secret {secret['secretName']} is mounted whole, not key by key")
+
+    jobs = [o for o in objects if o["kind"] == "Job" and o["metadata"]["name"].endswith("-migrate")]
+    api = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-api"))
+    init = api["spec"]["template"]["spec"].get("initContainers", [])
+    if profile == "all-features":
+        if jobs or [c["args"] for c in init] != [["migrate"]]:
+            fail("initContainer mode: the API should migrate in an init container, with no Job")
+    else:
+        if len(jobs) != 1 or init:
+            fail("hook mode: one migration Job and no init container")
+        else:
+            hooks = jobs[0]["metadata"].get("annotations", {}).get("helm.sh/hook", "")
+            if set(hooks.split(",")) != {"pre-install", "pre-upgrade"}:
+                fail(f"the migration Job's hook is {hooks!r}, want pre-install,pre-upgrade")
+
+    labels = [labels for _, _, labels in pods]
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        selector = policy["spec"]["podSelector"].get("matchLabels", {})
+        component = selector.get("app.kubernetes.io/component")
+        if component == "migrate" and not jobs:
+            continue
+        if not any(all(l.get(k) == v for k, v in selector.items()) for l in labels):
+            fail(f'NetworkPolicy {policy["metadata"]["name"]} selects no pod of the chart')
+    return failures
+
+
+def main():
+    path, profile = sys.argv[1], sys.argv[2]
+    with open(path, encoding="utf-8") as f:
+        objects = [o for o in yaml.safe_load_all(f) if o]
+    failures = check(objects, profile)
+    for failure in failures:
+        print(f"FAIL {failure}")
+    print(f"{profile}: {len(objects)} objects, {len(failures)} failed checks")
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()

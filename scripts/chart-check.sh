@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Offline checks of charts/roost, for every values profile in charts/roost/ci/*-values.yaml:
+# `helm lint --strict`; `helm template` (Helm 4, namespace `roost`); every rendered object
+# through `kubernetes-validate --strict` at Kubernetes 1.35; the chart's behaviour tests
+# (charts/roost/tests/behaviour.py); checkov with zero failed checks apart from the justified
+# skips in charts/roost/ci/checkov.yaml. Tools come from scripts/k8s-tools.sh.
+#
+# Usage: scripts/chart-check.sh
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO"
+
+log() { printf '[chart] %s\n' "$*" >&2; }
+
+readonly CHART=charts/roost
+readonly KUBERNETES=1.35.0
+readonly OUT="$REPO/.roost/chart"
+PATH="$(scripts/k8s-tools.sh):$PATH"
+export PATH
+readonly PY="$REPO/.roost/tools/k8s-venv/bin/python"
+
+rm -rf "$OUT"
+mkdir -p "$OUT"
+status=0
+for values in "$CHART"/ci/*-values.yaml; do
+  profile="$(basename "$values" -values.yaml)"
+  rendered="$OUT/$profile/rendered.yaml"
+  mkdir -p "$OUT/$profile"
+  log "$profile: helm lint --strict"
+  helm lint --strict --quiet "$CHART" -f "$values" >"$OUT/$profile/lint.txt" 2>&1 || {
+    cat "$OUT/$profile/lint.txt" >&2
+    status=1
+    continue
+  }
+  helm template roost "$CHART" --namespace roost -f "$values" >"$rendered"
+  log "$profile: $(grep -c '^kind:' "$rendered") objects; kubernetes-validate --strict (Kubernetes $KUBERNETES)"
+  kubernetes-validate --strict --quiet -k "$KUBERNETES" "$rendered" || status=1
+  "$PY" "$CHART/tests/behaviour.py" "$rendered" "$profile" || status=1
+  log "$profile: checkov"
+  checkov --skip-download --quiet --compact --framework kubernetes \
+    --config-file "$CHART/ci/checkov.yaml" -f "$rendered" >"$OUT/$profile/checkov.txt" 2>&1 || {
+    cat "$OUT/$profile/checkov.txt" >&2
+    status=1
+  }
+done
+if [[ "$status" -eq 0 ]]; then
+  log "every profile passed"
+else
+  log "failed; rendered manifests and reports in $OUT"
+fi
+exit "$status"

