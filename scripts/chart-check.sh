@@ -17,6 +17,8 @@ log() { printf '[chart] %s\n' "$*" >&2; }
 readonly CHART=charts/roost
 readonly KUBERNETES=1.35.0
 readonly OUT="$REPO/.roost/chart"
+# The CRDs' JSON schemas (CNPG, Prometheus Operator, Gateway API, KEDA) beside the project.
+readonly CRD_SCHEMAS="${ROOST_CRD_SCHEMAS:-$REPO/../shared/crd-schemas}"
 PATH="$(scripts/k8s-tools.sh):$PATH"
 export PATH
 readonly PY="$REPO/.roost/tools/k8s-venv/bin/python"
@@ -54,8 +56,11 @@ for values in "$CHART"/ci/*-values.yaml; do
     continue
   }
   helm template roost "$CHART" --namespace roost -f "$values" >"$rendered"
-  log "$profile: $(grep -c '^kind:' "$rendered") objects; kubernetes-validate --strict (Kubernetes $KUBERNETES)"
-  kubernetes-validate --strict --quiet -k "$KUBERNETES" "$rendered" || status=1
+  log "$profile: $(grep -c '^kind:' "$rendered") objects; custom resources against ../shared/crd-schemas"
+  "$PY" "$CHART/tests/custom_resources.py" "$rendered" "$OUT/$profile/core.yaml" "$CRD_SCHEMAS" ||
+    status=1
+  log "$profile: core objects through kubernetes-validate --strict (Kubernetes $KUBERNETES)"
+  kubernetes-validate --strict --quiet -k "$KUBERNETES" "$OUT/$profile/core.yaml" || status=1
   "$PY" "$CHART/tests/behaviour.py" "$rendered" "$profile" || status=1
   log "$profile: checkov"
   checkov --skip-download --quiet --compact --framework kubernetes \

@@ -38,6 +38,13 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         seconds: u64,
     },
+    /// Check that each URL answers 200 within 5 s (the chart's `helm test`; the image has no
+    /// shell or curl). Needs no settings; exits 1 naming the first URL that does not.
+    Probe {
+        /// The URLs to GET.
+        #[arg(required = true)]
+        urls: Vec<String>,
+    },
 }
 
 /// mimalloc instead of glibc's malloc: each argon2id run allocates and frees 19 MiB, which
@@ -46,13 +53,37 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// GETs each URL; every one must answer 200.
+async fn probe(urls: &[String]) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .build()
+        .context("building the HTTP client")?;
+    for url in urls {
+        let status = client
+            .get(url)
+            .send()
+            .await
+            .with_context(|| format!("GET {url}"))?
+            .status();
+        anyhow::ensure!(status == reqwest::StatusCode::OK, "GET {url} answered {status}");
+        println!("GET {url}: {status}");
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    let command = cli.command.unwrap_or(Command::Serve);
+    if let Command::Probe { urls } = &command {
+        return probe(urls).await;
+    }
     let settings = Settings::from_env().context("loading settings")?;
     let _telemetry = telemetry::init("roost-api", &settings.telemetry)?;
     let pool = db::pool(&settings.database)?;
-    match cli.command.unwrap_or(Command::Serve) {
+    match command {
+        Command::Probe { .. } => {}
         Command::Migrate => {
             db::migrate(&pool).await?;
             tracing::info!("migrations applied");

@@ -213,3 +213,32 @@ async fn a_redis_outage_degrades_without_failing_readiness_or_logins(db: PgPool)
     assert_eq!(res.status(), 200);
     assert_eq!(app.get("/v1/me", &token).await.status(), 200);
 }
+
+/// `roost-api probe` (the chart's `helm test`): 0 when every URL answers 200, 1 otherwise.
+#[sqlx::test(migrations = "../migrations")]
+async fn the_probe_command_checks_urls(db: PgPool) {
+    let app = spawn_app(db).await;
+    let base = app.base.clone();
+    let probe = move |paths: &[&str]| {
+        let urls: Vec<String> = paths.iter().map(|p| format!("{base}{p}")).collect();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-api"))
+            .arg("probe")
+            .args(&urls)
+            .env_clear()
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, _) = tokio::task::spawn_blocking({
+        let probe = probe.clone();
+        move || probe(&["/readyz", "/openapi.json"])
+    })
+    .await
+    .unwrap();
+    assert!(ok);
+    let (ok, err) = tokio::task::spawn_blocking(move || probe(&["/readyz", "/nothing"]))
+        .await
+        .unwrap();
+    assert!(!ok);
+    assert!(err.contains("/nothing") && err.contains("404"), "{err}");
+}

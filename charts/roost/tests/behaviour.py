@@ -60,7 +60,9 @@ def check(objects, profile):
             if not container.get("resources", {}).get("limits", {}).get("memory"):
                 fail(f"{where}: no memory limit")
             env = {e["name"]: e for e in container.get("env", [])}
-            for credential in CREDENTIALS:
+            component = obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+            # The `helm test` pod talks HTTP only: no credentials at all.
+            for credential in CREDENTIALS if component != "test" else []:
                 if credential in env:
                     fail(f"{where}: {credential} is given as a value, not as a file")
                 if credential == "ROOST_ADMIN_TOKEN":
