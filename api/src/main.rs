@@ -66,7 +66,10 @@ async fn probe(urls: &[String]) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("GET {url}"))?
             .status();
-        anyhow::ensure!(status == reqwest::StatusCode::OK, "GET {url} answered {status}");
+        anyhow::ensure!(
+            status == reqwest::StatusCode::OK,
+            "GET {url} answered {status}"
+        );
         println!("GET {url}: {status}");
     }
     Ok(())

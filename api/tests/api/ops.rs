@@ -227,7 +227,10 @@ async fn the_probe_command_checks_urls(db: PgPool) {
             .env_clear()
             .output()
             .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     let (ok, _) = tokio::task::spawn_blocking({
         let probe = probe.clone();
