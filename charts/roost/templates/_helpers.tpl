@@ -77,8 +77,8 @@ seccompProfile:
   value: /var/run/secrets/roost/app/{{ .Values.secrets.adminTokenKey }}
 {{- end }}
 - name: PGSSLMODE
-  value: {{ .Values.database.sslMode | quote }}
-{{- if .Values.database.caSecret }}
+  value: {{ include "roost.databaseSslMode" . | quote }}
+{{- if include "roost.databaseCaSecret" . }}
 - name: PGSSLROOTCERT
   value: /var/run/secrets/roost/postgres-ca/ca.crt
 {{- end }}
@@ -104,7 +104,7 @@ seccompProfile:
       {{- end }}
 - name: database
   secret:
-    secretName: {{ required "database.existingSecret is required: a Secret with the PostgreSQL URL" .Values.database.existingSecret }}
+    secretName: {{ include "roost.databaseSecret" . }}
     items:
       - key: {{ .Values.database.urlKey }}
         path: {{ .Values.database.urlKey }}
@@ -114,10 +114,10 @@ seccompProfile:
     items:
       - key: {{ .Values.redis.urlKey }}
         path: {{ .Values.redis.urlKey }}
-{{- if .Values.database.caSecret }}
+{{- if include "roost.databaseCaSecret" . }}
 - name: postgres-ca
   secret:
-    secretName: {{ .Values.database.caSecret }}
+    secretName: {{ include "roost.databaseCaSecret" . }}
     items:
       - key: ca.crt
         path: ca.crt
@@ -137,7 +137,7 @@ seccompProfile:
 - name: redis
   mountPath: /var/run/secrets/roost/redis
   readOnly: true
-{{- if .Values.database.caSecret }}
+{{- if include "roost.databaseCaSecret" . }}
 - name: postgres-ca
   mountPath: /var/run/secrets/roost/postgres-ca
   readOnly: true
@@ -187,4 +187,45 @@ topologySpreadConstraints:
   to:
     {{- toYaml . | nindent 4 }}
   {{- end -}}
+{{- end -}}
+
+{{/* How migrations run: `auto` is an init container with a CNPG cluster of the release. */}}
+{{- define "roost.migrationsMode" -}}
+{{- if eq .Values.migrations.mode "auto" -}}
+{{- ternary "initContainer" "hook" (eq .Values.database.mode "cnpg") -}}
+{{- else -}}
+{{- .Values.migrations.mode -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "roost.dbCluster" -}}
+{{ include "roost.fullname" . }}-db
+{{- end -}}
+
+{{/* The Secret with the PostgreSQL URL: CNPG's app secret for a cluster of the release. */}}
+{{- define "roost.databaseSecret" -}}
+{{- if .Values.database.existingSecret -}}
+{{ .Values.database.existingSecret }}
+{{- else if eq .Values.database.mode "cnpg" -}}
+{{ include "roost.dbCluster" . }}-app
+{{- else -}}
+{{ required "database.existingSecret is required: a Secret with the PostgreSQL URL" .Values.database.existingSecret }}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret with the PostgreSQL CA: CNPG's `<cluster>-ca` (only ca.crt is mounted). */}}
+{{- define "roost.databaseCaSecret" -}}
+{{- if .Values.database.caSecret -}}
+{{ .Values.database.caSecret }}
+{{- else if eq .Values.database.mode "cnpg" -}}
+{{ include "roost.dbCluster" . }}-ca
+{{- end -}}
+{{- end -}}
+
+{{- define "roost.databaseSslMode" -}}
+{{- if and (eq .Values.database.mode "cnpg") (eq .Values.database.sslMode "prefer") -}}
+verify-full
+{{- else -}}
+{{ .Values.database.sslMode }}
+{{- end -}}
 {{- end -}}

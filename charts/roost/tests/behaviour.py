@@ -61,8 +61,10 @@ def check(objects, profile):
                 fail(f"{where}: no memory limit")
             env = {e["name"]: e for e in container.get("env", [])}
             component = obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
-            # The `helm test` pod talks HTTP only: no credentials at all.
-            for credential in CREDENTIALS if component != "test" else []:
+            # Roost's own pods read credentials from files; the test pod talks HTTP only, and
+            # Redis takes its password from the Secret in its own way.
+            roost = component in ("api", "ingest", "migrate")
+            for credential in CREDENTIALS if roost else []:
                 if credential in env:
                     fail(f"{where}: {credential} is given as a value, not as a file")
                 if credential == "ROOST_ADMIN_TOKEN":
@@ -86,16 +88,26 @@ def check(objects, profile):
     jobs = [o for o in objects if o["kind"] == "Job" and o["metadata"]["name"].endswith("-migrate")]
     api = next(o for o in objects if o["kind"] == "Deployment" and o["metadata"]["name"].endswith("-api"))
     init = api["spec"]["template"]["spec"].get("initContainers", [])
-    if profile == "all-features":
-        if jobs or [c["args"] for c in init] != [["migrate"]]:
-            fail("initContainer mode: the API should migrate in an init container, with no Job")
-    else:
-        if len(jobs) != 1 or init:
-            fail("hook mode: one migration Job and no init container")
-        else:
-            hooks = jobs[0]["metadata"].get("annotations", {}).get("helm.sh/hook", "")
-            if set(hooks.split(",")) != {"pre-install", "pre-upgrade"}:
-                fail(f"the migration Job's hook is {hooks!r}, want pre-install,pre-upgrade")
+    # Exactly one way to migrate: a hook Job that runs before install and upgrade, or an init
+    # container on every API pod (a CNPG cluster of the release does not exist at pre-install).
+    cnpg = any(o["kind"] == "Cluster" for o in objects)
+    if jobs and init or not jobs and not init:
+        fail("migrations: want either a hook Job or an init container, not both or neither")
+    elif jobs:
+        if cnpg:
+            fail("a pre-install migration hook cannot reach a CNPG cluster of the same release")
+        hooks = jobs[0]["metadata"].get("annotations", {}).get("helm.sh/hook", "")
+        if set(hooks.split(",")) != {"pre-install", "pre-upgrade"}:
+            fail(f"the migration Job's hook is {hooks!r}, want pre-install,pre-upgrade")
+    elif [c["args"] for c in init] != [["migrate"]]:
+        fail("the API's init container should run `migrate`")
+    if cnpg:
+        for _, spec, labels in pods:
+            if labels.get("app.kubernetes.io/component") not in ("api", "ingest"):
+                continue
+            env = {e["name"]: e.get("value") for c in spec["containers"] for e in c.get("env", [])}
+            if env.get("PGSSLMODE") != "verify-full" or not env.get("PGSSLROOTCERT"):
+                fail("with a CNPG cluster, PostgreSQL must be verify-full against its CA")
 
     labels = [labels for _, _, labels in pods]
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
