@@ -190,10 +190,14 @@ impl Application {
                 "shutting down: not ready, serving until the delay is over"
             );
             tokio::time::sleep(delay).await;
+            // Sockets would hold the graceful stop for its whole timeout: close them first
+            // (1001 going away), so the clients reconnect to another replica.
+            state.hub.close_all(notify::SHUTTING_DOWN);
             server.stop(true).await;
         });
         let result = self.server.await;
-        metrics.stop(true).await;
+        // Nothing to finish on the metrics listener: no grace.
+        metrics.stop(false).await;
         if let Ok(Err(error)) = metrics_task.await {
             tracing::warn!(%error, "metrics server stopped with an error");
         }

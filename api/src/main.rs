@@ -88,7 +88,7 @@ async fn main() -> anyhow::Result<()> {
     match command {
         Command::Probe { .. } => {}
         Command::Migrate => {
-            db::migrate(&pool).await?;
+            db::migrate(&pool, settings.database.startup_wait).await?;
             tracing::info!("migrations applied");
         }
         Command::CreateApp { name } => {
@@ -152,7 +152,7 @@ async fn main() -> anyhow::Result<()> {
             println!("{rate}");
         }
         Command::Serve => {
-            let version = db::check_schema(&pool).await?;
+            let version = db::wait_for_schema(&pool, settings.database.startup_wait).await?;
             let app = Application::build(settings, pool, BuildOptions::default()).await?;
             tracing::info!(
                 port = app.port(),

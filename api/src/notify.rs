@@ -195,6 +195,16 @@ impl Hub {
         tokens
     }
 
+    /// Closes every socket here (the replica is stopping); the clients reconnect elsewhere.
+    pub fn close_all(&self, reason: &'static str) {
+        if let Ok(mut sockets) = self.sockets.lock() {
+            for socket in sockets.values().flat_map(HashMap::values) {
+                socket.close.send_replace(Some(reason));
+            }
+            sockets.clear();
+        }
+    }
+
     /// The tokens of every open socket here.
     fn all_tokens(&self) -> Vec<Uuid> {
         self.sockets.lock().map_or_else(
@@ -224,6 +234,8 @@ impl Hub {
 /// Close reasons sent to clients.
 pub const TOKEN_REVOKED: &str = "token revoked";
 pub const TOKEN_EXPIRED: &str = "token expired";
+/// The replica is stopping: reconnect (to another replica).
+pub const SHUTTING_DOWN: &str = "server shutting down";
 
 /// Whether the user has a socket here whose token still stands. Checked against PostgreSQL
 /// (the source of truth) right before anything is claimed for those sockets, so a revocation

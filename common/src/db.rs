@@ -28,12 +28,49 @@ pub fn pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
         .connect_lazy_with(options.application_name("roost")))
 }
 
-/// Applies every pending migration.
-pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    MIGRATOR
-        .run(pool)
-        .await
-        .context("applying database migrations")
+/// Applies every pending migration, waiting up to `wait` for the database to accept
+/// connections (a database that is still starting, e.g. a new CloudNativePG cluster).
+pub async fn migrate(pool: &PgPool, wait: std::time::Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match MIGRATOR.run(pool).await {
+            Ok(()) => return Ok(()),
+            Err(sqlx::migrate::MigrateError::Execute(error))
+                if unreachable(&error) && tokio::time::Instant::now() < deadline =>
+            {
+                tracing::warn!(%error, "the database is not reachable yet; retrying");
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(error) => return Err(error).context("applying database migrations"),
+        }
+    }
+}
+
+/// A connection problem (the database not up yet), as opposed to a failing migration.
+fn unreachable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_)
+    ) || matches!(error, sqlx::Error::Database(db) if db.code().as_deref() == Some("57P03"))
+}
+
+/// [`check_schema`], waiting up to `wait` for the database to come up and be migrated (a
+/// worker that starts beside a first migration): the schema version, or the last error.
+pub async fn wait_for_schema(pool: &PgPool, wait: std::time::Duration) -> anyhow::Result<i64> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match check_schema(pool).await {
+            Ok(version) => return Ok(version),
+            Err(error) if tokio::time::Instant::now() < deadline => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "waiting for the database schema"
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 /// Fails unless the database has exactly the migrations this binary was built with, so an

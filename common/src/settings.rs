@@ -28,6 +28,10 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
     pub acquire_timeout: Duration,
+    /// At start, how long `migrate`, `serve` and the worker wait for the database to accept
+    /// connections and to have this build's schema before giving up (a cluster still
+    /// bootstrapping, migrations running beside).
+    pub startup_wait: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -227,10 +231,11 @@ impl Settings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let src = Source(lookup);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let database_url = src
-            .raw("ROOST_DATABASE_URL")?
-            .or(src.raw("DATABASE_URL")?)
-            .context("the environment variable ROOST_DATABASE_URL (or DATABASE_URL) must be set")?;
+        let database_url = match src.raw("ROOST_DATABASE_URL")? {
+            Some(url) => Some(url),
+            None => src.raw("DATABASE_URL")?,
+        }
+        .context("the environment variable ROOST_DATABASE_URL (or DATABASE_URL) must be set")?;
         let jwt_secret = src.raw("ROOST_JWT_SECRET")?;
         if jwt_secret.as_ref().is_some_and(|s| s.len() < 32) {
             anyhow::bail!("ROOST_JWT_SECRET must be at least 32 characters long");
@@ -241,6 +246,7 @@ impl Settings {
                 url: database_url.into(),
                 max_connections: src.parse("ROOST_DATABASE_MAX_CONNECTIONS", 20)?,
                 acquire_timeout: src.millis("ROOST_DATABASE_ACQUIRE_TIMEOUT_MS", 3000)?,
+                startup_wait: src.secs("ROOST_DATABASE_STARTUP_WAIT_SECONDS", 0)?,
             },
             redis: RedisSettings {
                 url: src

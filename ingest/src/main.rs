@@ -9,7 +9,7 @@ async fn main() -> anyhow::Result<()> {
     let settings = Settings::from_env().context("loading settings")?;
     let _telemetry = telemetry::init("roost-ingest", &settings.telemetry)?;
     let pool = db::pool(&settings.database)?;
-    let version = db::check_schema(&pool).await?;
+    let version = db::wait_for_schema(&pool, settings.database.startup_wait).await?;
     tracing::info!(schema = version, "schema is current");
     let stop = shutdown::listen();
     let worker = Worker::start(settings, pool.clone()).await?;

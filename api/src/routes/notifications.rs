@@ -209,7 +209,10 @@ async fn run_socket(
             // A revocation closes the socket before anything still queued is written.
             biased;
             _ = closed.changed() => {
-                break Ending::Policy(closed.borrow().unwrap_or(notify::TOKEN_REVOKED));
+                match closed.borrow().unwrap_or(notify::TOKEN_REVOKED) {
+                    notify::SHUTTING_DOWN => break Ending::Away(notify::SHUTTING_DOWN),
+                    reason => break Ending::Policy(reason),
+                }
             }
             message = inbox.recv() => match message {
                 Some(message) => {
@@ -258,12 +261,15 @@ async fn run_socket(
     state.metrics.websockets.dec();
     match ending {
         Ending::Policy(reason) => close(session, CloseCode::Policy, reason).await,
+        Ending::Away(reason) => close(session, CloseCode::Away, reason).await,
         Ending::Normal(reason) => close(session, CloseCode::Normal, reason).await,
     }
 }
 
-/// Why a socket loop ended: a policy close (revoked or expired token) or a normal one.
+/// Why a socket loop ended: a policy close (revoked or expired token), the server going away
+/// (shutdown), or a normal one.
 enum Ending {
     Policy(&'static str),
+    Away(&'static str),
     Normal(&'static str),
 }

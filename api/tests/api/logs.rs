@@ -93,6 +93,17 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
         }
     }
 
+    // A notification socket, to be closed as "going away" when the server stops.
+    let mut socket = {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://127.0.0.1:{port}/v1/notifications/stream")
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("Authorization", format!("Bearer {token}").parse().unwrap());
+        tokio_tungstenite::connect_async(request).await.unwrap().0
+    };
     // SIGTERM: readiness drops at once while requests are still served (the load balancer
     // takes the replica out first), then a graceful shutdown, exit 0.
     let status = Command::new("kill")
@@ -116,6 +127,20 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
         .await
         .unwrap();
     assert_eq!(me.status(), 200, "still serving while draining");
+    // After the delay the socket is closed with 1001 (going away), not held until the
+    // graceful stop's timeout.
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        use futures_util::StreamExt;
+        while let Some(Ok(message)) = socket.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Close(frame) = message {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
+        None
+    })
+    .await
+    .expect("the socket was closed before the stop's timeout");
+    assert_eq!(closed, Some(1001));
     let exit = tokio::task::spawn_blocking(move || {
         let mut out = String::new();
         child

@@ -64,27 +64,51 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* Environment both binaries read: credentials as files, the rest as values. */}}
+{{/*
+  Environment, secret volumes and mounts, by what a container needs:
+  (dict "root" $ "needs" (list "app" "database" "redis")). `app` is the JWT key and the admin
+  token (the API only); `database` the PostgreSQL URL and CA; `redis` the Redis URL.
+  Credentials are files, read through the binaries' `<VARIABLE>_FILE` settings.
+*/}}
 {{- define "roost.env" -}}
+{{- $v := .root.Values -}}
+{{- if has "database" .needs }}
 - name: ROOST_DATABASE_URL_FILE
-  value: /var/run/secrets/roost/database/{{ .Values.database.urlKey }}
-- name: ROOST_REDIS_URL_FILE
-  value: /var/run/secrets/roost/redis/{{ .Values.redis.urlKey }}
-- name: ROOST_JWT_SECRET_FILE
-  value: /var/run/secrets/roost/app/{{ .Values.secrets.jwtSecretKey }}
-{{- if .Values.secrets.adminTokenKey }}
-- name: ROOST_ADMIN_TOKEN_FILE
-  value: /var/run/secrets/roost/app/{{ .Values.secrets.adminTokenKey }}
-{{- end }}
+  value: /var/run/secrets/roost/database/{{ $v.database.urlKey }}
 - name: PGSSLMODE
-  value: {{ include "roost.databaseSslMode" . | quote }}
-{{- if include "roost.databaseCaSecret" . }}
+  value: {{ include "roost.databaseSslMode" .root | quote }}
+{{- if include "roost.databaseCaSecret" .root }}
 - name: PGSSLROOTCERT
   value: /var/run/secrets/roost/postgres-ca/ca.crt
 {{- end }}
+- name: ROOST_DATABASE_STARTUP_WAIT_SECONDS
+  value: {{ $v.database.startupWaitSeconds | quote }}
+{{- end }}
+{{- if has "redis" .needs }}
+- name: ROOST_REDIS_URL_FILE
+  value: /var/run/secrets/roost/redis/{{ $v.redis.urlKey }}
+{{- end }}
+{{- if has "app" .needs }}
+- name: ROOST_JWT_SECRET_FILE
+  value: /var/run/secrets/roost/app/{{ $v.secrets.jwtSecretKey }}
+{{- if $v.secrets.adminTokenKey }}
+- name: ROOST_ADMIN_TOKEN_FILE
+  value: /var/run/secrets/roost/app/{{ $v.secrets.adminTokenKey }}
+{{- end }}
+- name: ROOST_HTTP_WORKERS
+  value: {{ $v.api.httpWorkers | quote }}
+- name: ROOST_HASH_WORKERS
+  value: {{ $v.api.hashWorkers | quote }}
+{{- if or $v.ingress.enabled $v.httpRoute.enabled }}
+# Behind the ingress or Gateway: the client is the address it appended (login and
+# registration throttling per client).
+- name: ROOST_TRUST_FORWARDED_FOR
+  value: "true"
+{{- end }}
+{{- end }}
 - name: ROOST_LOG_FORMAT
   value: json
-{{- range $name, $value := .Values.settings }}
+{{- range $name, $value := $v.settings }}
 - name: {{ $name }}
   value: {{ $value | quote }}
 {{- end }}
@@ -92,35 +116,46 @@ seccompProfile:
 
 {{/* The secret files: only the keys the binaries read (never the CA's private key). */}}
 {{- define "roost.secretVolumes" -}}
+{{- $v := .root.Values -}}
+{{- if has "app" .needs }}
 - name: app-secrets
   secret:
-    secretName: {{ required "secrets.existingSecret is required: a Secret with the JWT key and the admin token" .Values.secrets.existingSecret }}
+    secretName: {{ required "secrets.existingSecret is required: a Secret with the JWT key and the admin token" $v.secrets.existingSecret }}
+    defaultMode: 0440
     items:
-      - key: {{ .Values.secrets.jwtSecretKey }}
-        path: {{ .Values.secrets.jwtSecretKey }}
-      {{- if .Values.secrets.adminTokenKey }}
-      - key: {{ .Values.secrets.adminTokenKey }}
-        path: {{ .Values.secrets.adminTokenKey }}
+      - key: {{ $v.secrets.jwtSecretKey }}
+        path: {{ $v.secrets.jwtSecretKey }}
+      {{- if $v.secrets.adminTokenKey }}
+      - key: {{ $v.secrets.adminTokenKey }}
+        path: {{ $v.secrets.adminTokenKey }}
       {{- end }}
+{{- end }}
+{{- if has "database" .needs }}
 - name: database
   secret:
-    secretName: {{ include "roost.databaseSecret" . }}
+    secretName: {{ include "roost.databaseSecret" .root }}
+    defaultMode: 0440
     items:
-      - key: {{ .Values.database.urlKey }}
-        path: {{ .Values.database.urlKey }}
-- name: redis
-  secret:
-    secretName: {{ required "redis.existingSecret is required: a Secret with the Redis URL" .Values.redis.existingSecret }}
-    items:
-      - key: {{ .Values.redis.urlKey }}
-        path: {{ .Values.redis.urlKey }}
-{{- if include "roost.databaseCaSecret" . }}
+      - key: {{ $v.database.urlKey }}
+        path: {{ $v.database.urlKey }}
+{{- if include "roost.databaseCaSecret" .root }}
 - name: postgres-ca
   secret:
-    secretName: {{ include "roost.databaseCaSecret" . }}
+    secretName: {{ include "roost.databaseCaSecret" .root }}
+    defaultMode: 0440
     items:
       - key: ca.crt
         path: ca.crt
+{{- end }}
+{{- end }}
+{{- if has "redis" .needs }}
+- name: redis
+  secret:
+    secretName: {{ required "redis.existingSecret is required: a Secret with the Redis URL" $v.redis.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: {{ $v.redis.urlKey }}
+        path: {{ $v.redis.urlKey }}
 {{- end }}
 - name: tmp
   emptyDir:
@@ -128,22 +163,41 @@ seccompProfile:
 {{- end -}}
 
 {{- define "roost.secretMounts" -}}
+{{- if has "app" .needs }}
 - name: app-secrets
   mountPath: /var/run/secrets/roost/app
   readOnly: true
+{{- end }}
+{{- if has "database" .needs }}
 - name: database
   mountPath: /var/run/secrets/roost/database
   readOnly: true
-- name: redis
-  mountPath: /var/run/secrets/roost/redis
-  readOnly: true
-{{- if include "roost.databaseCaSecret" . }}
+{{- if include "roost.databaseCaSecret" .root }}
 - name: postgres-ca
   mountPath: /var/run/secrets/roost/postgres-ca
   readOnly: true
 {{- end }}
+{{- end }}
+{{- if has "redis" .needs }}
+- name: redis
+  mountPath: /var/run/secrets/roost/redis
+  readOnly: true
+{{- end }}
 - name: tmp
   mountPath: /tmp
+{{- end -}}
+
+{{/* Fails the render on a mode it does not know (a typo must not drop migrations). */}}
+{{- define "roost.checkModes" -}}
+{{- if not (has .Values.migrations.mode (list "auto" "hook" "initContainer")) -}}
+{{- fail (printf "migrations.mode must be auto, hook or initContainer (got %q)" .Values.migrations.mode) -}}
+{{- end -}}
+{{- if not (has .Values.database.mode (list "cnpg" "external")) -}}
+{{- fail (printf "database.mode must be cnpg or external (got %q)" .Values.database.mode) -}}
+{{- end -}}
+{{- if not (has .Values.redis.mode (list "statefulset" "external")) -}}
+{{- fail (printf "redis.mode must be statefulset or external (got %q)" .Values.redis.mode) -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Scheduling shared by every pod of a component: (dict "root" $ "component" "api"). */}}
@@ -183,9 +237,14 @@ topologySpreadConstraints:
 # PostgreSQL
 - ports:
     - {protocol: TCP, port: {{ .Values.networkPolicy.postgres.port }}}
-  {{- with .Values.networkPolicy.postgres.to }}
+  {{- if .Values.networkPolicy.postgres.to }}
   to:
-    {{- toYaml . | nindent 4 }}
+    {{- toYaml .Values.networkPolicy.postgres.to | nindent 4 }}
+  {{- else if eq .Values.database.mode "cnpg" }}
+  to:
+    - podSelector:
+        matchLabels:
+          cnpg.io/cluster: {{ include "roost.dbCluster" . }}
   {{- end -}}
 {{- end -}}
 
@@ -227,5 +286,32 @@ topologySpreadConstraints:
 verify-full
 {{- else -}}
 {{ .Values.database.sslMode }}
+{{- end -}}
+{{- end -}}
+
+{{/* Egress to Redis: the chart's Redis, the configured peers, or any destination on the port. */}}
+{{- define "roost.egressRedis" -}}
+- ports:
+    - {protocol: TCP, port: {{ .Values.networkPolicy.redis.port }}}
+  {{- if .Values.networkPolicy.redis.to }}
+  to:
+    {{- toYaml .Values.networkPolicy.redis.to | nindent 4 }}
+  {{- else if eq .Values.redis.mode "statefulset" }}
+  to:
+    - podSelector:
+        matchLabels:
+          {{- include "roost.selector" (dict "root" . "component" "redis") | nindent 10 }}
+  {{- end -}}
+{{- end -}}
+
+{{/* Where KEDA reads the stream's lag: the chart's Redis by its full DNS name (KEDA resolves
+     names from its own namespace), or the configured address. */}}
+{{- define "roost.kedaRedisAddress" -}}
+{{- if .Values.keda.redisAddress -}}
+{{ .Values.keda.redisAddress }}
+{{- else if eq .Values.redis.mode "statefulset" -}}
+{{ include "roost.fullname" . }}-redis.{{ .Release.Namespace }}.svc:6379
+{{- else -}}
+{{ fail "keda.redisAddress is required with an external Redis" }}
 {{- end -}}
 {{- end -}}

@@ -16,6 +16,14 @@ import sys
 import yaml
 
 CREDENTIALS = {"ROOST_DATABASE_URL", "ROOST_REDIS_URL", "ROOST_JWT_SECRET", "ROOST_ADMIN_TOKEN"}
+# What each of Roost's containers needs, and no more (least privilege).
+NEEDS = {
+    "api": {"ROOST_DATABASE_URL", "ROOST_REDIS_URL", "ROOST_JWT_SECRET"},
+    "ingest": {"ROOST_DATABASE_URL", "ROOST_REDIS_URL"},
+    "migrate": {"ROOST_DATABASE_URL"},
+}
+# The keys KEDA's redis-streams scaler reads (keda.sh/docs/scalers/redis-streams).
+KEDA_REDIS_STREAMS = {"address", "stream", "consumerGroup", "lagCount"}
 RESTRICTED = {
     "runAsNonRoot": True,
     "allowPrivilegeEscalation": False,
@@ -63,19 +71,27 @@ def check(objects, profile):
             component = obj["metadata"].get("labels", {}).get("app.kubernetes.io/component")
             # Roost's own pods read credentials from files; the test pod talks HTTP only, and
             # Redis takes its password from the Secret in its own way.
-            roost = component in ("api", "ingest", "migrate")
-            for credential in CREDENTIALS if roost else []:
+            role = container["name"] if container["name"] in NEEDS else None
+            for credential in CREDENTIALS:
                 if credential in env:
                     fail(f"{where}: {credential} is given as a value, not as a file")
-                if credential == "ROOST_ADMIN_TOKEN":
-                    continue
-                if f"{credential}_FILE" not in env:
+                wanted = role is not None and credential in NEEDS[role]
+                if wanted and f"{credential}_FILE" not in env:
                     fail(f"{where}: {credential}_FILE is not set")
-            mounts = {m["mountPath"] for m in container.get("volumeMounts", [])}
+                if role is not None and not wanted and credential != "ROOST_ADMIN_TOKEN" and (
+                    f"{credential}_FILE" in env
+                ):
+                    fail(f"{where}: gets {credential}, which it does not need")
+            volumes = {v["name"]: v for v in spec.get("volumes", [])}
+            mounts = {m["mountPath"]: volumes.get(m["name"], {}) for m in container.get("volumeMounts", [])}
             for credential in CREDENTIALS:
                 path = env.get(f"{credential}_FILE", {}).get("value")
-                if path and not any(path.startswith(m + "/") for m in mounts):
-                    fail(f"{where}: {credential}_FILE ({path}) is not on a mounted volume")
+                if not path:
+                    continue
+                directory, _, key = path.rpartition("/")
+                secret = mounts.get(directory, {}).get("secret")
+                if not secret or key not in [i["path"] for i in secret.get("items", [])]:
+                    fail(f"{where}: {credential}_FILE ({path}) is not a key of a mounted Secret")
         for volume in spec.get("volumes", []):
             secret = volume.get("secret")
             if secret and volume["name"] == "postgres-ca":
@@ -109,7 +125,29 @@ def check(objects, profile):
             if env.get("PGSSLMODE") != "verify-full" or not env.get("PGSSLROOTCERT"):
                 fail("with a CNPG cluster, PostgreSQL must be verify-full against its CA")
 
+    for obj in objects:
+        if obj["kind"] == "ScaledObject":
+            for trigger in obj["spec"]["triggers"]:
+                if trigger["type"] == "redis-streams" and set(trigger["metadata"]) != KEDA_REDIS_STREAMS:
+                    fail(f"KEDA trigger keys {sorted(trigger['metadata'])}, want {sorted(KEDA_REDIS_STREAMS)}")
+        if obj["kind"] == "Deployment" and obj["metadata"]["name"].endswith("-api"):
+            grace = obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+            if grace < 5 + 25 + 5:
+                fail(f"the API's grace period {grace} s does not cover the 5 s drain, 25 s stop and a margin")
+
     labels = [labels for _, _, labels in pods]
+    cnpg_clusters = {o["metadata"]["name"] for o in objects if o["kind"] == "Cluster"}
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        rules = policy["spec"].get("egress", []) + policy["spec"].get("ingress", [])
+        for rule in rules:
+            for peer in rule.get("to", []) + rule.get("from", []):
+                wanted = peer.get("podSelector", {}).get("matchLabels")
+                if not wanted or "namespaceSelector" in peer:
+                    continue
+                if wanted.get("cnpg.io/cluster") in cnpg_clusters:
+                    continue
+                if not any(all(l.get(k) == v for k, v in wanted.items()) for l in labels):
+                    fail(f'NetworkPolicy {policy["metadata"]["name"]}: peer {wanted} matches no pod')
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
         selector = policy["spec"]["podSelector"].get("matchLabels", {})
         component = selector.get("app.kubernetes.io/component")

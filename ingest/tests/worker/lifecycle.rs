@@ -65,3 +65,36 @@ async fn refuses_an_unmigrated_database(db: PgPool) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("roost-api migrate"), "{stderr}");
 }
+
+/// With a start-up wait (the chart's), a worker that starts before the migrations waits for
+/// them instead of crash-looping.
+#[sqlx::test(migrations = false)]
+async fn waits_for_the_migrations_when_told_to(db: PgPool) {
+    let url = database_url(&db).await;
+    let mut child = ingest(&url)
+        .env("ROOST_DATABASE_STARTUP_WAIT_SECONDS", "30")
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(child.try_wait().unwrap().is_none(), "it gave up at once");
+    roost_common::db::MIGRATOR.run(&db).await.unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let started = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("roost-ingest started"))
+    });
+    let started = tokio::time::timeout(Duration::from_secs(30), started)
+        .await
+        .expect("roost-ingest did not start after the migrations")
+        .unwrap();
+    assert!(started);
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "{exit:?}");
+}
