@@ -2,7 +2,9 @@
 and custom resources, which are validated here against the JSON schemas of their CRDs in
 SCHEMAS (`<group>/<kind>_<version>.json`, the layout of ../shared/crd-schemas).
 
-A custom resource without a schema fails: the check never passes by skipping.
+A custom resource without a schema fails: the check never passes by skipping. Without the
+schema directory at all (a clone without ../shared beside it) it fails in CI (`CI=true`) and
+elsewhere says loudly that custom resources were not validated.
 
 Usage: python custom_resources.py RENDERED.yaml CORE.yaml SCHEMAS
 """
@@ -17,7 +19,8 @@ import yaml
 
 def main():
     rendered, core_path, schemas = sys.argv[1], sys.argv[2], sys.argv[3]
-    if not os.path.isdir(schemas):
+    missing = not os.path.isdir(schemas)
+    if missing and os.environ.get("CI") == "true":
         print(f"FAIL the CRD schemas are missing: {schemas} (../shared/crd-schemas)")
         sys.exit(1)
     with open(rendered, encoding="utf-8") as f:
@@ -29,6 +32,8 @@ def main():
             core.append(obj)
             continue
         name = f'{obj["kind"]}/{obj["metadata"]["name"]}'
+        if missing:
+            continue
         path = os.path.join(schemas, group, f'{obj["kind"].lower()}_{version}.json')
         if not os.path.exists(path):
             failures.append(f"{name}: no schema for {obj['apiVersion']} {obj['kind']} ({path})")
@@ -44,6 +49,12 @@ def main():
         yaml.safe_dump_all(core, f, sort_keys=False)
     for failure in failures:
         print(f"FAIL {failure}")
+    skipped = len(objects) - len(core)
+    if missing and skipped:
+        print(
+            f"WARNING: {skipped} custom resources NOT validated: no CRD schemas at {schemas} "
+            "(../shared/crd-schemas; CI has them and fails without them)"
+        )
     print(f"{checked} custom resources checked against their CRD schemas, {len(failures)} failures")
     sys.exit(1 if failures else 0)
 
