@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod conformance;
 pub mod cors;
+pub mod doctor;
 pub mod domain;
 pub mod error;
 pub mod metrics;

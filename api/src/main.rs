@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use roost_api::{Application, BuildOptions, store};
+use roost_api::{Application, BuildOptions, doctor, store};
 use roost_common::stream::Revocation;
 use roost_common::{Settings, db, telemetry};
 
@@ -45,6 +45,32 @@ enum Command {
         #[arg(required = true)]
         urls: Vec<String>,
     },
+    /// Check a live release of charts/roost and say what is wrong: through the Kubernetes API
+    /// (kubeconfig, or the pod's service account) the CloudNativePG cluster, secrets and keys,
+    /// rollouts, pods, the migration Job and ServiceMonitors; through this process's settings
+    /// (inside the api pod) the schema, Redis with AOF and the stream backlog. Exits 1 on any
+    /// failure.
+    Doctor {
+        /// The release's namespace (default: the kubeconfig context's, or the pod's own).
+        #[arg(long, short = 'n')]
+        namespace: Option<String>,
+        /// The Helm release name.
+        #[arg(long, default_value = "roost")]
+        release: String,
+        /// Consumer-group lag, in stream entries, above which the backlog is a warning.
+        #[arg(long, default_value_t = 10_000)]
+        max_lag: u64,
+        /// Skip the Kubernetes checks.
+        #[arg(long)]
+        no_kubernetes: bool,
+        /// Skip the PostgreSQL and Redis checks (run by default when ROOST_DATABASE_URL or
+        /// DATABASE_URL is set, as in the api pod).
+        #[arg(long)]
+        no_data: bool,
+        /// Print the findings as JSON (`{"findings": [{"check", "outcome", "message"}]}`).
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// mimalloc instead of glibc's malloc: each argon2id run allocates and frees 19 MiB, which
@@ -82,11 +108,35 @@ async fn main() -> anyhow::Result<()> {
     if let Command::Probe { urls } = &command {
         return probe(urls).await;
     }
+    if let Command::Doctor {
+        namespace,
+        release,
+        max_lag,
+        no_kubernetes,
+        no_data,
+        json,
+    } = command
+    {
+        let options = doctor::Options {
+            namespace,
+            release,
+            max_lag,
+            kubernetes: !no_kubernetes,
+            data: !no_data,
+        };
+        let report = doctor::run(options).await;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        } else {
+            print!("{}", report.render());
+        }
+        std::process::exit(if report.healthy() { 0 } else { 1 });
+    }
     let settings = Settings::from_env().context("loading settings")?;
     let _telemetry = telemetry::init("roost-api", &settings.telemetry)?;
     let pool = db::pool(&settings.database)?;
     match command {
-        Command::Probe { .. } => {}
+        Command::Probe { .. } | Command::Doctor { .. } => {}
         Command::Migrate => {
             db::migrate(&pool, settings.database.startup_wait).await?;
             tracing::info!("migrations applied");

@@ -9,6 +9,7 @@ mod accounts;
 mod analytics;
 mod comments;
 mod crash;
+mod doctor;
 mod events;
 mod feed;
 mod http;

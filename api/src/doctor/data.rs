@@ -1,0 +1,234 @@
+//! The doctor's PostgreSQL and Redis checks, through this process's settings (inside the api
+//! pod they are the release's own): schema version, Redis with AOF, stream backlog and lag.
+
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::streams::StreamInfoGroupsReply;
+use roost_common::settings::Settings;
+use roost_common::stream::{EVENTS_GROUP, JOBS_GROUP, Keys};
+use roost_common::{db, redis_client};
+use secrecy::ExposeSecret;
+
+use super::{Check, Outcome, Report, describe_url};
+
+/// How long each data check may take before it counts as unreachable.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the schema, Redis and backlog checks. `max_lag`: consumer-group lag (entries) above
+/// which the backlog is reported as falling behind.
+pub async fn check(settings: &Settings, max_lag: u64, report: &mut Report) {
+    schema(settings, report).await;
+    let redis_at = describe_url(settings.redis.url.expose_secret());
+    let mut conn = match redis_client::connect(&settings.redis) {
+        Ok(conn) => conn,
+        Err(error) => {
+            report.add(Check::Redis, Outcome::Fail, format!("{error:#}"));
+            return;
+        }
+    };
+    if redis(&mut conn, &redis_at, report).await {
+        let keys = Keys::new(&settings.redis.key_prefix);
+        for (stream, group) in [(&keys.events, EVENTS_GROUP), (&keys.jobs, JOBS_GROUP)] {
+            backlog(&mut conn, stream, group, max_lag, report).await;
+        }
+    }
+}
+
+async fn schema(settings: &Settings, report: &mut Report) {
+    let at = describe_url(settings.database.url.expose_secret());
+    let checked = async {
+        let pool = db::pool(&settings.database)?;
+        let version = db::check_schema(&pool).await;
+        pool.close().await;
+        version
+    };
+    match tokio::time::timeout(TIMEOUT, checked).await {
+        Ok(Ok(version)) => report.add(
+            Check::Schema,
+            Outcome::Ok,
+            format!("PostgreSQL at {at}: schema version {version}, the one this binary expects"),
+        ),
+        Ok(Err(error)) => report.add(
+            Check::Schema,
+            Outcome::Fail,
+            format!("PostgreSQL at {at}: {error:#}"),
+        ),
+        Err(_) => report.add(
+            Check::Schema,
+            Outcome::Fail,
+            format!("PostgreSQL at {at} did not answer within {TIMEOUT:?}"),
+        ),
+    }
+}
+
+/// PING, then AOF state from `INFO persistence`; true when Redis answered.
+async fn redis(conn: &mut ConnectionManager, at: &str, report: &mut Report) -> bool {
+    let info = tokio::time::timeout(TIMEOUT, async {
+        redis::cmd("PING").query_async::<String>(conn).await?;
+        redis::cmd("INFO")
+            .arg("persistence")
+            .query_async::<String>(conn)
+            .await
+    })
+    .await;
+    let info = match info {
+        Ok(Ok(info)) => info,
+        Ok(Err(error)) => {
+            report.add(
+                Check::Redis,
+                Outcome::Fail,
+                format!("Redis at {at} is not reachable: {error}"),
+            );
+            return false;
+        }
+        Err(_) => {
+            report.add(
+                Check::Redis,
+                Outcome::Fail,
+                format!("Redis at {at} did not answer within {TIMEOUT:?}"),
+            );
+            return false;
+        }
+    };
+    let (outcome, message) = aof_verdict(&info);
+    report.add(Check::Redis, outcome, format!("Redis at {at}: {message}"));
+    true
+}
+
+/// Judges `INFO persistence` output: AOF must be on (SPEC §4: every accepted event survives a
+/// Redis restart) and its last write must have succeeded.
+pub fn aof_verdict(info: &str) -> (Outcome, String) {
+    let field = |name: &str| {
+        info.lines()
+            .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+    };
+    match (field("aof_enabled"), field("aof_last_write_status")) {
+        (Some("1"), Some("ok") | None) => (Outcome::Ok, "answers, AOF persistence on".to_owned()),
+        (Some("1"), Some(status)) => (
+            Outcome::Fail,
+            format!(
+                "AOF is on but its last write failed ({status}): Redis refuses writes until the \
+                 disk problem is fixed (see its log)"
+            ),
+        ),
+        (Some(_), _) => (
+            Outcome::Fail,
+            "AOF persistence is off: accepted events would be lost if Redis restarts (set \
+             `appendonly yes`; the chart's Redis has it on)"
+                .to_owned(),
+        ),
+        (None, _) => (
+            Outcome::Warn,
+            "answers, but `INFO persistence` has no aof_enabled field: AOF not verified".to_owned(),
+        ),
+    }
+}
+
+async fn backlog(
+    conn: &mut ConnectionManager,
+    stream: &str,
+    group: &str,
+    max_lag: u64,
+    report: &mut Report,
+) {
+    let read = tokio::time::timeout(TIMEOUT, async {
+        let length: u64 = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
+        let groups: Option<StreamInfoGroupsReply> = if length > 0 {
+            Some(
+                redis::cmd("XINFO")
+                    .arg("GROUPS")
+                    .arg(stream)
+                    .query_async(conn)
+                    .await?,
+            )
+        } else {
+            None
+        };
+        redis::RedisResult::Ok((length, groups))
+    })
+    .await;
+    let (length, groups) = match read {
+        Ok(Ok(read)) => read,
+        Ok(Err(error)) => {
+            report.add(
+                Check::Backlog,
+                Outcome::Fail,
+                format!("reading stream {stream}: {error}"),
+            );
+            return;
+        }
+        Err(_) => {
+            report.add(
+                Check::Backlog,
+                Outcome::Fail,
+                format!("reading stream {stream} took over {TIMEOUT:?}"),
+            );
+            return;
+        }
+    };
+    let Some(groups) = groups else {
+        report.add(
+            Check::Backlog,
+            Outcome::Ok,
+            format!("stream {stream} is empty"),
+        );
+        return;
+    };
+    let Some(info) = groups.groups.iter().find(|g| g.name == group) else {
+        report.add(
+            Check::Backlog,
+            Outcome::Fail,
+            format!(
+                "stream {stream} holds {length} entries but has no consumer group `{group}`: \
+                 the worker (roost-ingest) has never started against this Redis"
+            ),
+        );
+        return;
+    };
+    // Redis cannot always count the lag (after deletions inside the unread range): then the
+    // stream length is its upper bound.
+    let lag = info.lag.map_or(length, |l| l as u64);
+    let pending = info.pending as u64;
+    let summary = format!(
+        "stream {stream}: {length} entries, lag {lag}{}, {pending} pending, {} consumer(s)",
+        if info.lag.is_none() { " (at most)" } else { "" },
+        info.consumers
+    );
+    if info.consumers == 0 && lag + pending > 0 {
+        report.add(
+            Check::Backlog,
+            Outcome::Fail,
+            format!("{summary}: no worker is consuming it (is roost-ingest running?)"),
+        );
+    } else if lag > max_lag {
+        report.add(
+            Check::Backlog,
+            Outcome::Warn,
+            format!(
+                "{summary}: the lag is above {max_lag}, the workers are falling behind (add \
+                 ingest replicas, or let KEDA scale them)"
+            ),
+        );
+    } else {
+        report.add(Check::Backlog, Outcome::Ok, summary);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aof_verdicts() {
+        let on = "# Persistence\r\nloading:0\r\naof_enabled:1\r\naof_last_write_status:ok\r\n";
+        assert_eq!(aof_verdict(on).0, Outcome::Ok);
+        let off = "# Persistence\r\naof_enabled:0\r\naof_last_write_status:ok\r\n";
+        let (outcome, message) = aof_verdict(off);
+        assert_eq!(outcome, Outcome::Fail);
+        assert!(message.contains("appendonly yes"), "{message}");
+        let broken = "aof_enabled:1\r\naof_last_write_status:err\r\n";
+        assert_eq!(aof_verdict(broken).0, Outcome::Fail);
+        assert_eq!(aof_verdict("loading:0\r\n").0, Outcome::Warn);
+    }
+}
