@@ -55,8 +55,8 @@ log "scripts/api-contract.sh (schemathesis against /openapi.json)"
 scripts/api-contract.sh || status=$?
 log "scripts/image.sh (the container image, built with buildah and run read-only as non-root)"
 scripts/image.sh || status=$?
-log "scripts/chart-check.sh (charts/roost: helm lint, template, kubernetes-validate, behaviour, checkov)"
-scripts/chart-check.sh || status=$?
+log "scripts/k8s-check.sh (charts/roost with Helm 3 and 4, k8s/ add-ons, kind/Tilt/Skaffold; offline)"
+scripts/k8s-check.sh || status=$?
 
 if cargo nextest --version >/dev/null 2>&1; then
   log "cargo nextest run --workspace --no-fail-fast $*"

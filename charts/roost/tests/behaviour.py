@@ -1,4 +1,4 @@
-"""Chart behaviour over `helm template` output (scripts/chart-check.sh runs it per profile).
+"""Chart behaviour over `helm template` output (scripts/k8s-check.sh runs it per profile).
 
 Checks what a reviewer would otherwise read the templates for:
 - every container, init container and hook container has the restricted security context;
@@ -6,7 +6,9 @@ Checks what a reviewer would otherwise read the templates for:
 - the CA secret, when used, is mounted with `ca.crt` only (never a key);
 - in `hook` mode the migration Job runs before install and upgrade; in `initContainer` mode
   the API migrates before it starts and there is no Job;
-- every NetworkPolicy selects pods the chart creates, and no pod mounts a service account token.
+- every NetworkPolicy selects pods the chart creates (or the CNPG cluster's instances);
+- no pod mounts a service account token, except the API's with `doctor.rbac.create`, whose
+  account is then bound to read-only rules (get/list; Secrets only by name).
 
 Usage: python behaviour.py RENDERED.yaml PROFILE
 """
@@ -50,9 +52,17 @@ def check(objects, profile):
     pods = list(pod_specs(objects))
     if not pods:
         fail("no pods rendered")
-    for obj, spec, _ in pods:
+    roles = [o for o in objects if o["kind"] in ("Role", "ClusterRole")]
+    for role in roles:
+        for rule in role["rules"]:
+            if not set(rule["verbs"]) <= {"get", "list"}:
+                fail(f'{role["kind"]}/{role["metadata"]["name"]} may {rule["verbs"]}: the doctor only reads')
+            if "secrets" in rule["resources"] and (rule["verbs"] != ["get"] or not rule.get("resourceNames")):
+                fail(f'{role["kind"]}/{role["metadata"]["name"]} reads Secrets beyond get by name')
+    for obj, spec, labels in pods:
         name = f'{obj["kind"]}/{obj["metadata"]["name"]}'
-        if spec.get("automountServiceAccountToken") is not False:
+        doctor = labels.get("app.kubernetes.io/component") == "api" and obj["kind"] == "Deployment" and roles
+        if spec.get("automountServiceAccountToken") is not False and not doctor:
             fail(f"{name} mounts a service account token")
         pod_ctx = spec.get("securityContext", {})
         if pod_ctx.get("seccompProfile", {}).get("type") != "RuntimeDefault":
@@ -137,6 +147,8 @@ def check(objects, profile):
 
     labels = [labels for _, _, labels in pods]
     cnpg_clusters = {o["metadata"]["name"] for o in objects if o["kind"] == "Cluster"}
+    # The operator creates the instances, labelled with their cluster's name.
+    labels += [{"cnpg.io/cluster": name} for name in cnpg_clusters]
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
         rules = policy["spec"].get("egress", []) + policy["spec"].get("ingress", [])
         for rule in rules:

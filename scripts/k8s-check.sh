@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# Offline checks of charts/roost: the generated values.schema.json and README table are
-# current; then, for every values profile in charts/roost/ci/*-values.yaml:
-# `helm lint --strict`; `helm template` (Helm 4, namespace `roost`); every rendered object
-# through `kubernetes-validate --strict` at Kubernetes 1.35; the chart's behaviour tests
-# (charts/roost/tests/behaviour.py); checkov with zero failed checks apart from the justified
-# skips in charts/roost/ci/checkov.yaml. Tools come from scripts/k8s-tools.sh.
+# Offline checks of the Kubernetes delivery (no cluster needed; tools from scripts/k8s-tools.sh):
+# 1. charts/roost: the generated values.schema.json and README table are current; then, for
+#    every values profile in charts/roost/ci/*-values.yaml: `helm lint --strict` with Helm 4
+#    and Helm 3; `helm template` (namespace `roost`) with both, which must render the same
+#    objects; custom resources against ../shared/crd-schemas; every core object through
+#    `kubernetes-validate --strict` at Kubernetes 1.35; the chart's behaviour tests
+#    (charts/roost/tests/behaviour.py); checkov with zero failed checks apart from the justified
+#    skips in charts/roost/ci/checkov.yaml;
+# 2. k8s/ (the add-ons and the dev-cluster bootstrap): k8s/tests/check.sh;
+# 3. the dev loop: kind-config.yaml, Tiltfile and skaffold.yaml (scripts/dev-loop-check.py).
 #
-# Usage: scripts/chart-check.sh
+# Usage: scripts/k8s-check.sh
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO"
 
-log() { printf '[chart] %s\n' "$*" >&2; }
+log() { printf '[k8s] %s\n' "$*" >&2; }
 
 readonly CHART=charts/roost
 readonly KUBERNETES=1.35.0
@@ -49,13 +53,21 @@ for values in "$CHART"/ci/*-values.yaml; do
   profile="$(basename "$values" -values.yaml)"
   rendered="$OUT/$profile/rendered.yaml"
   mkdir -p "$OUT/$profile"
-  log "$profile: helm lint --strict"
-  helm lint --strict --quiet "$CHART" -f "$values" >"$OUT/$profile/lint.txt" 2>&1 || {
-    cat "$OUT/$profile/lint.txt" >&2
-    status=1
-    continue
-  }
+  log "$profile: helm lint --strict and helm template, with Helm 4 and Helm 3"
+  for helm in helm helm3; do
+    "$helm" lint --strict --quiet "$CHART" -f "$values" >"$OUT/$profile/lint-$helm.txt" 2>&1 || {
+      cat "$OUT/$profile/lint-$helm.txt" >&2
+      status=1
+      continue 2
+    }
+  done
   helm template roost "$CHART" --namespace roost -f "$values" >"$rendered"
+  helm3 template roost "$CHART" --namespace roost -f "$values" >"$OUT/$profile/rendered-helm3.yaml"
+  if ! cmp -s "$rendered" "$OUT/$profile/rendered-helm3.yaml"; then
+    log "$profile: Helm 3 and Helm 4 render different objects"
+    diff -u "$OUT/$profile/rendered-helm3.yaml" "$rendered" | head -n 20 >&2 || true
+    status=1
+  fi
   log "$profile: $(grep -c '^kind:' "$rendered") objects; custom resources against ../shared/crd-schemas"
   "$PY" "$CHART/tests/custom_resources.py" "$rendered" "$OUT/$profile/core.yaml" "$CRD_SCHEMAS" ||
     status=1
@@ -69,8 +81,19 @@ for values in "$CHART"/ci/*-values.yaml; do
     status=1
   }
 done
+
+log "k8s/: the add-ons and their bootstrap (k8s/tests/check.sh)"
+k8s/tests/check.sh >"$OUT/addons.txt" 2>&1 || {
+  cat "$OUT/addons.txt" >&2
+  status=1
+}
+log "dev loop: kind-config.yaml, Tiltfile, skaffold.yaml (scripts/dev-loop-check.py)"
+"$PY" scripts/dev-loop-check.py >"$OUT/dev-loop.txt" 2>&1 || {
+  cat "$OUT/dev-loop.txt" >&2
+  status=1
+}
 if [[ "$status" -eq 0 ]]; then
-  log "every profile passed"
+  log "every check passed"
 else
   log "failed; rendered manifests and reports in $OUT"
 fi
