@@ -61,8 +61,11 @@ for values in "$CHART"/ci/*-values.yaml; do
       continue 2
     }
   done
-  helm template roost "$CHART" --namespace roost -f "$values" >"$rendered"
-  helm3 template roost "$CHART" --namespace roost -f "$values" >"$OUT/$profile/rendered-helm3.yaml"
+  if ! helm template roost "$CHART" --namespace roost -f "$values" >"$rendered" ||
+    ! helm3 template roost "$CHART" --namespace roost -f "$values" >"$OUT/$profile/rendered-helm3.yaml"; then
+    status=1
+    continue
+  fi
   if ! cmp -s "$rendered" "$OUT/$profile/rendered-helm3.yaml"; then
     log "$profile: Helm 3 and Helm 4 render different objects"
     diff -u "$OUT/$profile/rendered-helm3.yaml" "$rendered" | head -n 20 >&2 || true

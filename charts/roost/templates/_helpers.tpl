@@ -31,6 +31,19 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- end -}}
 
+{{/* The API pods' account: with doctor.rbac.create their own (`<fullname>-api`), the only one
+     bound to the doctor's rights and the only one whose token is mounted; else the common one. */}}
+{{- define "roost.apiServiceAccountName" -}}
+{{- if .Values.doctor.rbac.create -}}
+{{- if not .Values.serviceAccount.create -}}
+{{- fail "doctor.rbac.create needs serviceAccount.create: the doctor's rights go to an account of the API pods alone" -}}
+{{- end -}}
+{{ include "roost.fullname" . }}-api
+{{- else -}}
+{{ include "roost.serviceAccountName" . }}
+{{- end -}}
+{{- end -}}
+
 {{/* The image by digest when one is given (immutable), else by tag. */}}
 {{- define "roost.image" -}}
 {{- if .Values.image.digest -}}

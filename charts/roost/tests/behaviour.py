@@ -8,7 +8,8 @@ Checks what a reviewer would otherwise read the templates for:
   the API migrates before it starts and there is no Job;
 - every NetworkPolicy selects pods the chart creates (or the CNPG cluster's instances);
 - no pod mounts a service account token, except the API's with `doctor.rbac.create`, whose
-  account is then bound to read-only rules (get/list; Secrets only by name).
+  own account is then bound to read-only rules (get/list; Secrets only by name, never the CA's)
+  that cover every request the doctor makes; no egress to 443/6443 without a peer.
 
 Usage: python behaviour.py RENDERED.yaml PROFILE
 """
@@ -24,6 +25,20 @@ NEEDS = {
     "ingest": {"ROOST_DATABASE_URL", "ROOST_REDIS_URL"},
     "migrate": {"ROOST_DATABASE_URL"},
 }
+# The requests `roost-api doctor` makes (api/src/doctor/cluster.rs): (API group, resource,
+# verb, Role or ClusterRole); a rule missing here would turn a check into "not allowed".
+DOCTOR_REQUESTS = [
+    ("apps", "deployments", "list", "Role"),
+    ("apps", "statefulsets", "list", "Role"),
+    ("", "pods", "list", "Role"),
+    ("batch", "jobs", "list", "Role"),
+    ("monitoring.coreos.com", "servicemonitors", "list", "Role"),
+    ("monitoring.coreos.com", "podmonitors", "list", "Role"),
+    ("postgresql.cnpg.io", "clusters", "get", "Role"),
+    ("", "secrets", "get", "Role"),
+    ("monitoring.coreos.com", "prometheuses", "list", "ClusterRole"),
+    ("", "namespaces", "get", "ClusterRole"),
+]
 # The keys KEDA's redis-streams scaler reads (keda.sh/docs/scalers/redis-streams).
 KEDA_REDIS_STREAMS = {"address", "stream", "consumerGroup", "lagCount"}
 RESTRICTED = {
@@ -43,6 +58,16 @@ def pod_specs(objects):
             yield obj, obj["spec"], obj["metadata"].get("labels", {})
 
 
+def ca_secret(objects):
+    """The Secret whose `ca.crt` the pods mount (PGSSLROOTCERT's volume), or None."""
+    for _, spec, _ in pod_specs(objects):
+        for volume in spec.get("volumes", []):
+            secret = volume.get("secret", {})
+            if [item["key"] for item in secret.get("items", [])] == ["ca.crt"]:
+                return secret["secretName"]
+    return None
+
+
 def check(objects, profile):
     failures = []
 
@@ -53,12 +78,34 @@ def check(objects, profile):
     if not pods:
         fail("no pods rendered")
     roles = [o for o in objects if o["kind"] in ("Role", "ClusterRole")]
+    granted = set()
     for role in roles:
         for rule in role["rules"]:
             if not set(rule["verbs"]) <= {"get", "list"}:
                 fail(f'{role["kind"]}/{role["metadata"]["name"]} may {rule["verbs"]}: the doctor only reads')
             if "secrets" in rule["resources"] and (rule["verbs"] != ["get"] or not rule.get("resourceNames")):
                 fail(f'{role["kind"]}/{role["metadata"]["name"]} reads Secrets beyond get by name')
+            for name in rule.get("resourceNames", []):
+                if name.endswith("-ca") or name == ca_secret(objects):
+                    fail(f'{role["kind"]}/{role["metadata"]["name"]} may read {name}, which holds a CA key')
+            for group in rule["apiGroups"]:
+                for resource in rule["resources"]:
+                    for verb in rule["verbs"]:
+                        granted.add((group, resource, verb, role["kind"]))
+    if roles:
+        for group, resource, verb, scope in DOCTOR_REQUESTS:
+            if (group, resource, verb, scope) not in granted:
+                fail(f"the doctor needs {verb} on {resource}.{group or 'core'} ({scope}) and has no rule for it")
+        api_accounts = {spec.get("serviceAccountName") for _, spec, labels in pod_specs(objects)
+                        if labels.get("app.kubernetes.io/component") == "api"}
+        for binding in (o for o in objects if o["kind"] in ("RoleBinding", "ClusterRoleBinding")):
+            for subject in binding["subjects"]:
+                if subject["name"] == "default" or subject["name"] not in api_accounts:
+                    fail(f'{binding["kind"]}/{binding["metadata"]["name"]} binds {subject["name"]}, not the API pods\' own account')
+        others = {spec.get("serviceAccountName") for _, spec, labels in pod_specs(objects)
+                  if labels.get("app.kubernetes.io/component") != "api"}
+        if api_accounts & others:
+            fail(f"the doctor's account {api_accounts & others} is shared with other pods")
     for obj, spec, labels in pods:
         name = f'{obj["kind"]}/{obj["metadata"]["name"]}'
         doctor = labels.get("app.kubernetes.io/component") == "api" and obj["kind"] == "Deployment" and roles
@@ -150,13 +197,17 @@ def check(objects, profile):
     # The operator creates the instances, labelled with their cluster's name.
     labels += [{"cnpg.io/cluster": name} for name in cnpg_clusters]
     for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
+        for rule in policy["spec"].get("egress", []):
+            # Only DNS, PostgreSQL and Redis (which may be external) go without a peer.
+            ports = {p["port"] for p in rule.get("ports", [])}
+            if "to" not in rule and ports & {443, 6443}:
+                fail(f'NetworkPolicy {policy["metadata"]["name"]} lets {sorted(ports)} out to any address')
+    for policy in (o for o in objects if o["kind"] == "NetworkPolicy"):
         rules = policy["spec"].get("egress", []) + policy["spec"].get("ingress", [])
         for rule in rules:
             for peer in rule.get("to", []) + rule.get("from", []):
                 wanted = peer.get("podSelector", {}).get("matchLabels")
                 if not wanted or "namespaceSelector" in peer:
-                    continue
-                if wanted.get("cnpg.io/cluster") in cnpg_clusters:
                     continue
                 if not any(all(l.get(k) == v for k, v in wanted.items()) for l in labels):
                     fail(f'NetworkPolicy {policy["metadata"]["name"]}: peer {wanted} matches no pod')
