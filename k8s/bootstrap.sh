@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the platform add-ons of the Roost dev cluster on the CURRENT kubectl context (the kind
-# cluster `roost`, context `kind-roost`), in this order, each pinned in k8s/addons.conf and
-# configured by k8s/values/<release>.yaml:
+# cluster `roost`, context `kind-roost`; read once, then passed to every helm and kubectl call, so
+# switching contexts meanwhile cannot redirect the run), in this order, each pinned in
+# k8s/addons.conf and configured by k8s/values/<release>.yaml:
 #   1. CloudNativePG operator     (cnpg, cnpg-system)        the Roost chart's Cluster needs its CRDs
 #   2. kube-prometheus-stack      (monitoring)               before anything that makes ServiceMonitors
 #   3. Loki, monolithic           (loki, monitoring)
@@ -11,7 +12,9 @@
 #   7. the `roost` namespace (Pod Security `restricted`, enforced) and the dev Secrets the Roost
 #      chart's kind profile expects, created only when missing: roost-secrets, roost-redis.
 # Re-running is safe: `helm upgrade --install` converges every release to the pinned version and
-# values, existing Secrets are never touched. Works with Helm 3 and Helm 4.
+# values; the CRDs that charts ship in crds/ (which Helm installs once and never upgrades) are
+# applied first from the pinned chart (`helm show crds | kubectl apply --server-side`); existing
+# Secrets are never touched. Works with Helm 3 (v3.8 or later) and Helm 4.
 #
 # Usage: k8s/bootstrap.sh [--log-shipper alloy|promtail] [--skip ID]... [--gateway-api]
 #                         [--any-context]
@@ -35,6 +38,12 @@ readonly TIMEOUT="${ROOST_BOOTSTRAP_TIMEOUT:-10m}"
 # What the Roost chart's kind profile (charts/roost/ci/kind-dev-values.yaml) expects.
 readonly ROOST_NAMESPACE=roost
 readonly ROOST_RELEASE=roost
+# Add-ons whose chart ships CRDs in crds/ (kube-prometheus-stack: its `crds` subchart; Alloy: its
+# `crds` subchart, PodLogs; Traefik): Helm installs those on the first install only, so each run
+# applies them from the pinned chart before `helm upgrade`, as the charts' upgrade notes say.
+# (Loki's crds/ belong to its rollout-operator subchart, which k8s/values/loki.yaml leaves off.)
+# k8s/tests/check.py compares this list with the crds/ directories of the upstream charts.
+readonly CRD_CHARTS=" kube-prometheus-stack alloy traefik "
 
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 die() {
@@ -142,12 +151,6 @@ for tool in helm kubectl; do
 done
 command -v openssl >/dev/null 2>&1 || die "openssl not found (it generates the dev Secrets): apt-get install openssl"
 
-helm_version="$(helm version --template '{{.Version}}' 2>/dev/null || true)"
-case "$helm_version" in
-  v3.* | v4.*) log "helm $helm_version" ;;
-  *) die "helm 3 or 4 is needed (found '${helm_version:-unknown}')" ;;
-esac
-
 context="$(kubectl config current-context 2>/dev/null || true)"
 [[ -n "$context" ]] ||
   die "no current kubectl context: create the cluster first (kind create cluster --name roost --config kind-config.yaml)"
@@ -156,22 +159,52 @@ if [[ "$context" != "$EXPECTED_CONTEXT" ]]; then
     die "the current context is '$context', not '$EXPECTED_CONTEXT'; switch (kubectl config use-context $EXPECTED_CONTEXT) or pass --any-context"
   log "warning: installing on context '$context' (--any-context)"
 fi
+# From here on every call names the context read above.
+kube() { kubectl --context "$context" "$@"; }
+helmc() { helm --kube-context "$context" "$@"; }
+
+# Helm 3 from v3.8 (`helm show crds` and `helm repo update REPO...` need v3.7) or Helm 4.
+helm_supported() {
+  local version="$1" minor
+  [[ "$version" =~ ^v4\. ]] && return 0
+  [[ "$version" =~ ^v3\.([0-9]+)\. ]] || return 1
+  minor="${BASH_REMATCH[1]}"
+  ((10#$minor >= 8))
+}
+helm_version="$(helmc version --template '{{.Version}}' 2>/dev/null || true)"
+helm_supported "$helm_version" ||
+  die "Helm 4, or Helm 3 from v3.8, is needed (found '${helm_version:-unknown}')"
+log "helm $helm_version"
 log "context $context; log shipper $log_shipper; gateway API $gateway_api"
 
 # --- helpers ------------------------------------------------------------------------------------
-release_installed() { helm status "$1" --namespace "$2" >/dev/null 2>&1; }
+release_installed() { helmc status "$1" --namespace "$2" >/dev/null 2>&1; }
 
 uninstall_release() {
   local id="$1"
   if release_installed "${RELEASE[$id]}" "${NAMESPACE[$id]}"; then
     log "uninstalling ${RELEASE[$id]} from ${NAMESPACE[$id]} (not the selected log shipper)"
-    helm uninstall "${RELEASE[$id]}" --namespace "${NAMESPACE[$id]}" --wait --timeout "$TIMEOUT"
+    helmc uninstall "${RELEASE[$id]}" --namespace "${NAMESPACE[$id]}" --wait --timeout "$TIMEOUT"
   fi
+}
+
+# The chart's crds/ at the pinned version, applied server-side (the CRDs are too large for a
+# client-side apply's last-applied annotation; --force-conflicts takes over the fields Helm set
+# when it first installed them). Traefik's README gives this command for upgrades,
+# kube-prometheus-stack's UPGRADE.md the equivalent from the operator's release.
+apply_chart_crds() {
+  local id="$1"
+  log "${RELEASE[$id]}: CRDs of ${REPO[$id]}/${CHART[$id]} ${VERSION[$id]} (kubectl apply --server-side)"
+  helmc show crds "${REPO[$id]}/${CHART[$id]}" --version "${VERSION[$id]}" |
+    kube apply --server-side --force-conflicts -f - >/dev/null
 }
 
 install_chart() {
   local id="$1" values="$VALUES_DIR/${RELEASE[$1]}.yaml"
   [[ -r "$values" ]] || die "missing values file $values"
+  if [[ "$CRD_CHARTS" == *" $id "* ]]; then
+    apply_chart_crds "$id"
+  fi
   local args=(upgrade --install "${RELEASE[$id]}" "${REPO[$id]}/${CHART[$id]}"
     --version "${VERSION[$id]}"
     --namespace "${NAMESPACE[$id]}" --create-namespace
@@ -181,14 +214,14 @@ install_chart() {
   fi
   args+=(--wait --timeout "$TIMEOUT")
   log "${RELEASE[$id]}: ${REPO[$id]}/${CHART[$id]} ${VERSION[$id]} into ${NAMESPACE[$id]}"
-  helm "${args[@]}"
+  helmc "${args[@]}"
 }
 
 apply_manifest() {
   local id="$1" url="${REPO_URL[$1]}/${VERSION[$1]}/${CHART[$1]}"
   log "$id: kubectl apply $url"
   # Server-side: the CRDs are too large for the last-applied annotation of a client-side apply.
-  kubectl apply --server-side --force-conflicts -f "$url"
+  kube apply --server-side --force-conflicts -f "$url"
 }
 
 # A Secret created from files in a private temporary directory: the values never appear on a
@@ -196,11 +229,16 @@ apply_manifest() {
 secrets_dir=""
 cleanup() { [[ -z "$secrets_dir" ]] || rm -rf "$secrets_dir"; }
 trap cleanup EXIT
+# Interrupted (Ctrl-C, kill, a closed terminal): end through exit, which runs the EXIT trap. Bash
+# already runs it when these signals kill it; the traps say so and set the usual exit statuses.
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
 
 ensure_secret() {
   local name="$1" key
   shift
-  if kubectl get secret "$name" --namespace "$ROOST_NAMESPACE" -o name >/dev/null 2>&1; then
+  if kube get secret "$name" --namespace "$ROOST_NAMESPACE" -o name >/dev/null 2>&1; then
     log "secret $ROOST_NAMESPACE/$name exists: left as it is"
     return 0
   fi
@@ -209,15 +247,15 @@ ensure_secret() {
     from+=("--from-file=$key=$secrets_dir/$name/$key")
   done
   log "secret $ROOST_NAMESPACE/$name: created (keys: $*)"
-  kubectl create secret generic "$name" --namespace "$ROOST_NAMESPACE" "${from[@]}" >/dev/null
+  kube create secret generic "$name" --namespace "$ROOST_NAMESPACE" "${from[@]}" >/dev/null
 }
 
 setup_roost_namespace() {
   # The generated values are written to files only this user can read.
   umask 077
   log "namespace $ROOST_NAMESPACE with Pod Security 'restricted' (enforce, audit, warn)"
-  kubectl create namespace "$ROOST_NAMESPACE" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
-  kubectl label namespace "$ROOST_NAMESPACE" --overwrite \
+  kube create namespace "$ROOST_NAMESPACE" --dry-run=client -o yaml | kube apply -f - >/dev/null
+  kube label namespace "$ROOST_NAMESPACE" --overwrite \
     pod-security.kubernetes.io/enforce=restricted \
     pod-security.kubernetes.io/enforce-version=latest \
     pod-security.kubernetes.io/audit=restricted \
@@ -249,11 +287,11 @@ for id in "${ids[@]}"; do
   [[ -n "${repo_added[${REPO[$id]}]+set}" ]] && continue
   repo_added[${REPO[$id]}]=1
   repos+=("${REPO[$id]}")
-  helm repo add "${REPO[$id]}" "${REPO_URL[$id]}" --force-update >/dev/null
+  helmc repo add "${REPO[$id]}" "${REPO_URL[$id]}" --force-update >/dev/null
 done
 if ((${#repos[@]} > 0)); then
   log "helm repo update ${repos[*]}"
-  helm repo update "${repos[@]}" >/dev/null
+  helmc repo update "${repos[@]}" >/dev/null
 fi
 
 # --- install, in catalogue order ------------------------------------------------------------------
@@ -273,8 +311,11 @@ for id in "${ids[@]}"; do
     done
   fi
   if [[ "$id" == traefik ]]; then
-    # Without that node Traefik stays Pending and `--wait` only gives up after the timeout.
-    [[ -n "$(kubectl get nodes -l ingress-ready=true -o name)" ]] ||
+    # Without that node Traefik stays Pending and `--wait` only gives up after the timeout. (Read
+    # into a variable first: a failing kubectl then stops the script with its own error.)
+    ingress_nodes="$(kube get nodes -l ingress-ready=true -o name)" ||
+      die "could not list the nodes of context '$context' (kubectl's error above)"
+    [[ -n "$ingress_nodes" ]] ||
       die "no node is labelled ingress-ready=true: Traefik binds hostPorts 80/443 there (kind-config.yaml labels the control-plane node and maps the host's ports 80/443 to it)"
   fi
   case "${KIND[$id]}" in
@@ -297,17 +338,17 @@ cat <<EOF
 
 Platform add-ons installed on $context.
 
-Grafana     kubectl --namespace $mon port-forward svc/$kps-grafana 3000:80
+Grafana     kubectl --context $context --namespace $mon port-forward svc/$kps-grafana 3000:80
             then http://localhost:3000, user admin, password:
-            kubectl --namespace $mon get secret $kps-grafana -o jsonpath='{.data.admin-password}' | base64 -d; echo
+            kubectl --context $context --namespace $mon get secret $kps-grafana -o jsonpath='{.data.admin-password}' | base64 -d; echo
             (data sources Prometheus and Loki; dashboards from ConfigMaps labelled grafana_dashboard)
-Prometheus  kubectl --namespace $mon port-forward svc/$kps-prometheus 9090:9090
+Prometheus  kubectl --context $context --namespace $mon port-forward svc/$kps-prometheus 9090:9090
             then http://localhost:9090
-Loki        kubectl --namespace ${NAMESPACE[loki]} port-forward svc/${RELEASE[loki]} 3100:3100
+Loki        kubectl --context $context --namespace ${NAMESPACE[loki]} port-forward svc/${RELEASE[loki]} 3100:3100
             (push/query API; search logs in Grafana > Explore > Loki)
 Ingress     IngressClass traefik (default), hostPorts 80/443 on the node labelled ingress-ready=true:
             http://roost.localhost once the Roost chart runs with charts/roost/ci/kind-dev-values.yaml
 Roost       namespace $ROOST_NAMESPACE (Pod Security restricted), Secrets roost-secrets and roost-redis.
             Admin token:
-            kubectl --namespace $ROOST_NAMESPACE get secret roost-secrets -o jsonpath='{.data.admin-token}' | base64 -d; echo
+            kubectl --context $context --namespace $ROOST_NAMESPACE get secret roost-secrets -o jsonpath='{.data.admin-token}' | base64 -d; echo
 EOF

@@ -5,8 +5,10 @@ Neither kind, Tilt nor Skaffold can run here (no Docker engine, no cluster), so:
 
 - kind-config.yaml: against a JSON schema of kind's documented `Cluster` fields
   (kind.x-k8s.io/v1alpha4; unknown fields refused, as kind refuses them), then: cluster name
-  `roost`; a control-plane node labelled ingress-ready=true (kubeadm InitConfiguration patch or
-  node labels) whose port mappings publish 80 and 443 (TCP) for Traefik's hostPorts.
+  `roost`; exactly one node labelled ingress-ready=true (the labels a node gets from its `labels`
+  field and its kubeadm node-labels patches are both counted; the label must come from
+  `labels`, kind's own field since v0.11.0) whose port mappings publish 80 and 443 (TCP) for
+  Traefik's hostPorts.
 - skaffold.yaml: against Skaffold's published v4beta14 JSON schema (from ../shared/config-schemas,
   ROOST_CONFIG_SCHEMAS or --schemas; without it a loud WARNING, a failure when CI is set), then
   for the base config and each profile (dev and prod must exist), with the profile applied as
@@ -26,7 +28,8 @@ Neither kind, Tilt nor Skaffold can run here (no Docker engine, no cluster), so:
   resources Tilt would assemble (scripts/dev-loop/tilt_model.py): every k8s_resource name and
   object exists, nothing is left "uncategorized", k8s/bootstrap.sh runs in a resource everything
   else waits for (resource_deps), port forwards for the API (8080), Grafana (3000 -> 80) and
-  Prometheus (9090), no local port twice; `--log-shipper promtail` reaches the bootstrap.
+  Prometheus (9090), no local port twice; `--log-shipper promtail` and `--gateway-api` reach the
+  bootstrap (and --gateway-api only when given).
 
 Usage: .roost/tools/k8s-venv/bin/python scripts/dev-loop-check.py [--schemas DIR]
 Exits 1 when a check fails. Tools (helm v4, the venv) come from scripts/k8s-tools.sh.
@@ -363,6 +366,10 @@ def check_kind(report: Report) -> None:
                         f"{len(ingress_nodes)} nodes labelled {label} (Traefik's hostPorts need exactly one)"):
         return
     node = nodes[ingress_nodes[0]]
+    report.check((node.get("labels") or {}).get(INGRESS_LABEL[0]) == INGRESS_LABEL[1],
+                 f"the {label} label is set with the node's `labels` field",
+                 f"the {label} label comes from a kubeadm patch: use the node's `labels` field "
+                 "(kind >= v0.11.0): it works on any node, an InitConfiguration patch only on the first control plane")
     if roles[ingress_nodes[0]] != "control-plane":
         report.warn(f"the {label} node is a worker: fine, but Traefik must then not require the control plane")
     mappings = node.get("extraPortMappings") or []
@@ -761,12 +768,33 @@ def check_tilt(report: Report, helm: str | None) -> None:
         if missing:
             report.fail(f"local_resource {call.args['name']!r}: deps {missing} do not exist "
                         "(Tilt silently watches nothing there)")
+    if bootstrap:
+        report.check(run.config_defs.get("log-shipper", {}).get("kind") == "define_string",
+                     "config.define_string('log-shipper')",
+                     "the Tiltfile defines no string setting 'log-shipper' (tilt up -- --log-shipper promtail)")
+        report.check(run.config_defs.get("gateway-api", {}).get("kind") == "define_bool",
+                     "config.define_bool('gateway-api')",
+                     "the Tiltfile defines no bool setting 'gateway-api': `tilt up` would rerun the bootstrap "
+                     "without --gateway-api and take the Gateway API off Traefik")
+        report.check("--gateway-api" not in command.split(), f"without settings the bootstrap runs {command}",
+                     f"without --gateway-api the bootstrap still runs {command!r}")
     if "log-shipper" in run.config_defs and bootstrap:
         promtail, promtail_error = evaluate_tiltfile(helm, config_args={"log-shipper": "promtail"})
         _, promtail_command = bootstrap_resource(promtail)
         report.check(promtail_error is None and "--log-shipper promtail" in promtail_command,
                      "`tilt up -- --log-shipper promtail` reaches the bootstrap",
                      f"with --log-shipper promtail the bootstrap runs {promtail_command!r} ({promtail_error})")
+    if "gateway-api" in run.config_defs and bootstrap:
+        both, both_error = evaluate_tiltfile(helm, config_args={"gateway-api": True, "log-shipper": "promtail"})
+        _, both_command = bootstrap_resource(both)
+        words = both_command.split()
+        report.check(both_error is None and "--gateway-api" in words and "--log-shipper promtail" in both_command,
+                     f"`tilt up -- --gateway-api --log-shipper promtail` reaches the bootstrap: {both_command}",
+                     f"with --gateway-api --log-shipper promtail the bootstrap runs {both_command!r} ({both_error})")
+        off, off_error = evaluate_tiltfile(helm, config_args={"gateway-api": False})
+        _, off_command = bootstrap_resource(off)
+        report.check(off_error is None and "--gateway-api" not in off_command.split(),
+                     "`--gateway-api=false` leaves it out", f"with gateway-api false the bootstrap runs {off_command!r}")
 
     # resource_deps
     unknown = sorted({(n, d) for n, r in resources.items() for d in r.resource_deps if d not in resources})

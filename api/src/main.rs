@@ -47,9 +47,9 @@ enum Command {
     },
     /// Check a live release of charts/roost and say what is wrong: through the Kubernetes API
     /// (kubeconfig, or the pod's service account) the CloudNativePG cluster, secrets and keys,
-    /// rollouts, pods, the migration Job and ServiceMonitors; through this process's settings
-    /// (inside the api pod) the schema, Redis with AOF and the stream backlog. Exits 1 on any
-    /// failure.
+    /// rollouts, pods, the migration Job and ServiceMonitors; inside a pod (or with --data),
+    /// through this process's settings, the schema, Redis with AOF and the stream backlog.
+    /// Exits 1 when a check fails or nothing could be checked.
     Doctor {
         /// The release's namespace (default: the kubeconfig context's, or the pod's own).
         #[arg(long, short = 'n')]
@@ -63,8 +63,12 @@ enum Command {
         /// Skip the Kubernetes checks.
         #[arg(long)]
         no_kubernetes: bool,
-        /// Skip the PostgreSQL and Redis checks (run by default when ROOST_DATABASE_URL or
-        /// DATABASE_URL is set, as in the api pod).
+        /// Run the PostgreSQL and Redis checks with this process's ROOST_* settings even
+        /// outside a pod (by default they run only inside one, where the settings are the
+        /// release's).
+        #[arg(long, conflicts_with = "no_data")]
+        data: bool,
+        /// Skip the PostgreSQL and Redis checks.
         #[arg(long)]
         no_data: bool,
         /// Print the findings as JSON (`{"findings": [{"check", "outcome", "message"}]}`).
@@ -113,6 +117,7 @@ async fn main() -> anyhow::Result<()> {
         release,
         max_lag,
         no_kubernetes,
+        data,
         no_data,
         json,
     } = command
@@ -120,9 +125,16 @@ async fn main() -> anyhow::Result<()> {
         let options = doctor::Options {
             namespace,
             release,
-            max_lag,
             kubernetes: !no_kubernetes,
-            data: !no_data,
+            data: match (data, no_data) {
+                (true, _) => doctor::DataChecks::Always,
+                (_, true) => doctor::DataChecks::Never,
+                _ => doctor::DataChecks::Auto,
+            },
+            limits: doctor::data::Limits {
+                max_lag,
+                ..Default::default()
+            },
         };
         let report = doctor::run(options).await;
         if json {

@@ -8,19 +8,25 @@
    scrape interval <= 30 s, selectors not limited to the Helm release; Grafana's dashboard sidecar
    in all namespaces and the Loki data source pointing at the Loki chart's Service; Loki
    monolithic on a filesystem with compactor retention >= 24 h and no gateway; Alloy and
-   Promtail pushing to that same Loki within 10 s; Traefik on hostPorts 80/443 on the
+   Promtail pushing to that same Loki within 10 s, Alloy's read positions on a pod volume; Traefik on hostPorts 80/443 on the
    ingress-ready node with the default IngressClass `traefik`.
-3. The versions table in k8s/README.md equals the catalogue (--fix-readme rewrites it).
-4. k8s/bootstrap.sh run against stub `helm` and `kubectl` (k8s/tests/stubs; real openssl), in
-   several scenarios: order, pinned versions, values files, namespaces, log-shipper switching,
-   --skip, --gateway-api, wrong context, missing helm, a failing release, no ingress-ready node,
-   Secrets created only when missing and never on a command line, the restricted Pod Security
-   label.
+3. Every key of every values file against the key paths of the pinned chart version
+   (k8s/tests/upstream-keys/<chart>-<version>.txt, generated from the upstream chart by
+   k8s/tests/upstream_keys.py): a misspelt or moved key fails, except below the few open
+   subtrees listed in OPEN_SUBTREES; no key the chart marks deprecated; one key list per pin.
+4. The versions table in k8s/README.md equals the catalogue (--fix-readme rewrites it).
+5. k8s/bootstrap.sh run against stub `helm` and `kubectl` (k8s/tests/stubs; real openssl), in
+   several scenarios: order, pinned versions, values files, namespaces, every call pinned to the
+   context read at the start, CRDs of the charts with crds/ applied before their release,
+   log-shipper switching, --skip, --gateway-api, wrong context, Helm versions, missing helm, a
+   failing release, an unreachable API server, no ingress-ready node, Secrets created only when
+   missing and never on a command line, the restricted Pod Security label.
 
 Exits non-zero, naming each failure, when anything is wrong. Needs PyYAML only.
 Usage: check.py [--fix-readme]
 """
 
+import json
 import os
 import re
 import shutil
@@ -38,6 +44,7 @@ VALUES = os.path.join(K8S, "values")
 README = os.path.join(K8S, "README.md")
 BOOTSTRAP = os.path.join(K8S, "bootstrap.sh")
 STUBS = os.path.join(HERE, "stubs")
+UPSTREAM_KEYS = os.path.join(HERE, "upstream-keys")
 SYSTEM_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 # Overlays that are not a release's own values file.
@@ -45,7 +52,7 @@ OVERLAYS = {"traefik-gateway-api.yaml": "traefik"}
 # Flags of `helm upgrade/repo/status/uninstall/version` that mean the same in Helm 3 and Helm 4.
 PORTABLE_HELM_FLAGS = {
     "--install", "--version", "--namespace", "--create-namespace", "-f", "--wait", "--timeout",
-    "--force-update", "--template",
+    "--force-update", "--template", "--kube-context",
 }
 TABLE_BEGIN = "<!-- addons-table:begin (generated from k8s/addons.conf by k8s/tests/check.py --fix-readme) -->"
 TABLE_END = "<!-- addons-table:end -->"
@@ -151,6 +158,13 @@ def seconds(value):
     return sum(int(n) * UNIT[u] for n, u in parts)
 
 
+def at_most(value, limit):
+    """Whether value is a duration of at most `limit` seconds; not a duration at all is False
+    (a recorded failure where it is checked, never a TypeError)."""
+    parsed = seconds(value)
+    return parsed is not None and parsed <= limit
+
+
 def dig(data, *keys, default=None):
     for key in keys:
         if not isinstance(data, dict) or key not in data:
@@ -222,10 +236,10 @@ def check_values(entries, values):
     spec = dig(kps, "prometheus", "prometheusSpec", default={})
     retention = seconds(spec.get("retention", "10d"))
     check(retention is not None and retention >= 86400, "Prometheus retention >= 24h", f"retention {spec.get('retention')}")
-    scrape = seconds(spec.get("scrapeInterval") or "30s")
-    check(scrape is not None and scrape <= 30, "Prometheus scrape interval <= 30s", f"{spec.get('scrapeInterval')}")
-    evaluation = seconds(spec.get("evaluationInterval") or "30s")
-    check(evaluation is not None and evaluation <= 30, "Prometheus rule evaluation interval <= 30s")
+    check(at_most(spec.get("scrapeInterval") or "30s", 30), "Prometheus scrape interval <= 30s",
+          f"{spec.get('scrapeInterval')}")
+    check(at_most(spec.get("evaluationInterval") or "30s", 30), "Prometheus rule evaluation interval <= 30s",
+          f"{spec.get('evaluationInterval')}")
     for kind in ("serviceMonitor", "podMonitor", "rule", "probe", "scrapeConfig"):
         check(spec.get(f"{kind}SelectorNilUsesHelmValues") is False,
               f"Prometheus {kind}SelectorNilUsesHelmValues: false (not limited to the Helm release)")
@@ -281,7 +295,7 @@ def check_values(entries, values):
     urls = re.findall(r'\burl\s*=\s*"([^"]+)"', write.group(1)) if write else []
     check(urls == [push_url], f"Alloy pushes to {push_url}", f"got {urls}")
     waits = re.findall(r'\bbatch_wait\s*=\s*"([^"]+)"', write.group(1)) if write else []
-    check(all(seconds(w) is not None and seconds(w) <= 10 for w in waits or ["1s"]),
+    check(all(at_most(w, 10) for w in waits or ["1s"]),
           "Alloy ships within 10s (batch_wait <= 10s; default 1s)", f"{waits}")
     forwards = re.findall(r'forward_to\s*=\s*\[([^\]]*)\]', config)
     check(forwards and all(re.fullmatch(r"\s*(loki\.(process|write)\.[a-z_]+\.receiver\s*,?\s*)+", f) for f in forwards),
@@ -289,18 +303,33 @@ def check_values(entries, values):
     for ref in re.findall(r'loki\.(process|write)\.([a-z_]+)\.receiver', config):
         check(re.search(rf'^\s*loki\.{ref[0]}\s+"{ref[1]}"\s*{{', config, re.M) is not None,
               f"Alloy config: loki.{ref[0]}.{ref[1]} is declared")
+    # loki.source.kubernetes keeps its read positions under --storage.path (alloy.storagePath,
+    # chart default /tmp/alloy in the container's writable layer, lost when the container
+    # restarts): it must be on a pod volume.
+    storage = str(dig(alloy, "alloy", "storagePath", default="/tmp/alloy"))
+    mounts = [m for m in dig(alloy, "alloy", "mounts", "extra", default=[]) or [] if isinstance(m, dict)]
+    volumes = {v.get("name"): v for v in dig(alloy, "controller", "volumes", "extra", default=[]) or []
+               if isinstance(v, dict)}
+    holding = [m for m in mounts if m.get("mountPath")
+               and (storage + "/").startswith(str(m["mountPath"]).rstrip("/") + "/")]
+    volume = volumes.get(holding[0].get("name")) if holding else None
+    check(volume is not None and ("emptyDir" in volume or "hostPath" in volume),
+          f"Alloy's storage path {storage} (read positions) is on a pod volume (alloy.mounts.extra + "
+          "controller.volumes.extra, emptyDir or hostPath), not in the container's writable layer",
+          f"mounts {[m.get('mountPath') for m in mounts]}, volumes {sorted(volumes)}")
 
     # Promtail
     promtail = values.get("promtail", {})
     clients = dig(promtail, "config", "clients", default=[]) or []
     check([c.get("url") for c in clients] == [push_url], f"Promtail pushes to {push_url}",
           f"got {[c.get('url') for c in clients]}")
-    check(all(seconds(c.get("batchwait", "1s")) <= 10 for c in clients), "Promtail ships within 10s (batchwait <= 10s)")
+    check(all(isinstance(c, dict) and at_most(c.get("batchwait", "1s"), 10) for c in clients),
+          "Promtail ships within 10s (batchwait <= 10s)", f"{[c.get('batchwait') for c in clients if isinstance(c, dict)]}")
 
     # Every ServiceMonitor interval the values set is <= 30 s.
     for release, data in values.items():
         for path, interval in intervals(data):
-            check(seconds(interval) is not None and seconds(interval) <= 30,
+            check(at_most(interval, 30),
                   f"{release}: {path} <= 30s", str(interval))
 
     # Traefik
@@ -341,7 +370,218 @@ def intervals(data, path=""):
     return found
 
 
-# --- 3. the README table ------------------------------------------------------------------------
+# --- 3. the values' keys against the pinned charts -----------------------------------------------
+
+sys.path.insert(0, HERE)
+sys.dont_write_bytecode = True  # no __pycache__ beside the helper
+import upstream_keys  # noqa: E402
+
+# Keys of a Kubernetes API type, which charts pass into the pod spec as they are: below a key of
+# this name that the chart has, any key is accepted (the API server checks them).
+KUBERNETES_TYPED = {
+    "resources": "core/v1 ResourceRequirements (requests, limits)",
+    "securityContext": "core/v1 SecurityContext",
+    "nodeSelector": "a node-label map",
+}
+# Chart by chart, the other subtrees where any key is accepted, and why. `*` is one level. Each
+# must match an upstream path and be used by a values file, or the check fails.
+OPEN_SUBTREES = {
+    "kube-prometheus-stack": {
+        "prometheus.prometheusSpec.storageSpec": "copied into the Prometheus resource: typed by the "
+                                                 "Prometheus Operator's CRD (StorageSpec)",
+    },
+    "loki": {
+        "loki.limits_config": "Loki's own limits_config block, rendered into Loki's config as it is",
+        "loki.compactor": "Loki's own compactor block (upstream default {}), rendered into Loki's config",
+        "loki.schemaConfig": "Loki's own schema_config block (upstream default {}), rendered into Loki's config",
+        "loki.analytics": "Loki's own analytics block (upstream default {}), rendered into Loki's config",
+    },
+    "traefik": {
+        "gateway.listeners.*.namespacePolicy": "a Gateway API FromNamespaces object (the chart's "
+                                               "schema types it as an open object)",
+    },
+}
+# Maps whose entries all take the same keys (the chart's values.schema.json says so): a key of
+# one entry is valid when the chart has it in any entry.
+SAME_SHAPE = {
+    "traefik": {
+        "ports": "entry points: ports.<name> all take the keys of ports.additionalProperties "
+                 "(hostPort is only in the default `traefik` entry)",
+    },
+}
+# crds/ directories of pinned charts whose CRDs k8s/bootstrap.sh does NOT apply, and why.
+CRDS_NOT_APPLIED = {
+    ("loki", "rollout_operator.crds"): "the rollout-operator subchart is off (rollout_operator.enabled "
+                                       "is false upstream and not set in k8s/values/loki.yaml)",
+}
+
+
+def split_path(path):
+    """Levels of an encoded dotted path (JSON-quoted levels may contain dots)."""
+    return [json.loads(level) if level.startswith('"') else level
+            for level in re.findall(r'"(?:[^"\\]|\\.)*"|[^.]+', path)]
+
+
+def value_leaves(data, prefix=""):
+    """Encoded paths of the leaves of a values tree (scalars, lists, empty mappings)."""
+    found = []
+    for key, value in data.items():
+        here = upstream_keys.join(prefix, key)
+        if isinstance(value, dict) and value:
+            found.extend(value_leaves(value, here))
+        else:
+            found.append(here)
+    return found
+
+
+def load_key_list(path):
+    """(chart, version, crds entries [(where, condition)], paths, deprecated paths)."""
+    chart = version = None
+    crds, paths, deprecated = [], set(), set()
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            header = re.fullmatch(r"# chart: (\S+) (\S+)", line)
+            if header:
+                chart, version = header.groups()
+                continue
+            crd = re.fullmatch(r"# crds: (\S+) condition=(\S+)", line)
+            if crd:
+                crds.append(crd.groups())
+                continue
+            if not line or line.startswith("#"):
+                continue
+            key, _, mark = line.partition(" ")
+            paths.add(key)
+            if mark == "deprecated":
+                deprecated.add(key)
+    return chart, version, crds, paths, deprecated
+
+
+def matches(pattern, levels):
+    """Whether the first len(pattern) levels match the pattern (`*` = any one level)."""
+    return len(levels) >= len(pattern) and all(p in ("*", l) for p, l in zip(pattern, levels))
+
+
+def key_lists(entries):
+    """The key list of each pinned chart, by catalogue id; records the checks on the files."""
+    lists = {}
+    expected = set()
+    for e in entries:
+        if e["kind"] != "helm":
+            continue
+        name = f"{e['chart']}-{e['version']}.txt"
+        expected.add(name)
+        path = os.path.join(UPSTREAM_KEYS, name)
+        if not check(os.path.isfile(path), f"{e['id']}: key list k8s/tests/upstream-keys/{name} for the pin",
+                     f"missing: generate it from the chart at {e['version']} with k8s/tests/upstream_keys.py "
+                     "(see k8s/README.md, Pinned versions)"):
+            continue
+        chart, version, crds, paths, deprecated = load_key_list(path)
+        check((chart, version) == (e["chart"], e["version"]) and len(paths) > 10,
+              f"{e['id']}: {name} is the key list of {e['chart']} {e['version']}",
+              f"its header says {chart} {version}, {len(paths)} paths")
+        lists[e["id"]] = {"paths": paths, "deprecated": deprecated, "crds": crds}
+    present = set(os.listdir(UPSTREAM_KEYS)) if os.path.isdir(UPSTREAM_KEYS) else set()
+    for stray in sorted(present - expected):
+        check(False, f"k8s/tests/upstream-keys/{stray} belongs to a pin of k8s/addons.conf",
+              "no pin uses it any more: delete it")
+    return lists
+
+
+def check_upstream_keys(entries, values, lists):
+    by_release = {e["release"]: e for e in entries if e["kind"] == "helm"}
+    used = set()
+    for name, data in sorted(values.items()):
+        release = OVERLAYS.get(name + ".yaml", name)
+        e = by_release.get(release)
+        if e is None or e["id"] not in lists:
+            continue
+        upstream = lists[e["id"]]
+        chart = e["chart"]
+        open_subtrees = {tuple(split_path(p)): p for p in OPEN_SUBTREES.get(chart, {})}
+        same_shape = {tuple(split_path(p)): p for p in SAME_SHAPE.get(chart, {})}
+        upstream_levels = [split_path(p) for p in upstream["paths"]]
+        unknown, deprecated = [], []
+        for leaf in value_leaves(data):
+            levels = split_path(leaf)
+            prefixes = [".".join(upstream_keys.encode(k) for k in levels[:n]) for n in range(1, len(levels) + 1)]
+            deprecated += [p for p in prefixes if p in upstream["deprecated"]]
+            if leaf in upstream["paths"]:
+                continue
+            # below a Kubernetes-typed key the chart has
+            typed = next((levels[n] for n in range(len(levels) - 1)
+                          if levels[n] in KUBERNETES_TYPED and prefixes[n] in upstream["paths"]), None)
+            if typed:
+                used.add((chart, "typed", typed))
+                continue
+            opened = next((p for pattern, p in open_subtrees.items() if matches(pattern, levels)), None)
+            if opened:
+                used.add((chart, "open", opened))
+                continue
+            shaped = None
+            for pattern, p in same_shape.items():
+                if matches(pattern, levels) and len(levels) > len(pattern) + 1:
+                    rest = levels[len(pattern) + 1:]
+                    if any(len(u) == len(levels) and matches(pattern, u) and u[len(pattern) + 1:] == rest
+                           for u in upstream_levels):
+                        shaped = p
+            if shaped:
+                used.add((chart, "shape", shaped))
+                continue
+            unknown.append(leaf)
+        check(not unknown, f"k8s/values/{name}.yaml: every key exists in {chart} {e['version']} "
+              "(or lies in an open subtree)", "unknown: " + ", ".join(unknown))
+        check(not deprecated, f"k8s/values/{name}.yaml: no key {chart} {e['version']} marks deprecated",
+              ", ".join(sorted(set(deprecated))))
+    # Every exception must name a real upstream path and be needed (judged only when every pinned
+    # chart has its key list: a missing one is already a failure).
+    if any(e["kind"] == "helm" and e["id"] not in lists for e in entries):
+        return
+    for chart, subtrees in OPEN_SUBTREES.items():
+        ids = [e["id"] for e in entries if e["chart"] == chart and e["id"] in lists]
+        for p in subtrees:
+            pattern = split_path(p)
+            exists = any(len(u) == len(pattern) and matches(pattern, u)
+                         for i in ids for u in map(split_path, lists[i]["paths"]))
+            check(exists, f"open subtree {chart}: {p} is a key of the chart")
+            check((chart, "open", p) in used, f"open subtree {chart}: {p} is used by a values file",
+                  "drop it from OPEN_SUBTREES")
+    for chart, maps in SAME_SHAPE.items():
+        for p in maps:
+            check((chart, "shape", p) in used, f"same-shape map {chart}: {p} is used by a values file",
+                  "drop it from SAME_SHAPE")
+    typed_used = sorted({k for c, kind, k in used if kind == "typed"})
+    check(set(typed_used) == set(KUBERNETES_TYPED), f"Kubernetes-typed keys used: {', '.join(typed_used)}",
+          f"unused in KUBERNETES_TYPED: {sorted(set(KUBERNETES_TYPED) - set(typed_used))}")
+
+
+def check_crd_charts(entries, lists, values):
+    """bootstrap.sh's CRD_CHARTS equals the pinned charts that ship crds/ (minus justified ones)."""
+    with open(BOOTSTRAP, encoding="utf-8") as f:
+        found = re.search(r'^readonly CRD_CHARTS="([^"]*)"', f.read(), re.M)
+    declared = set(found.group(1).split()) if found else set()
+    check(found is not None, "bootstrap.sh declares CRD_CHARTS")
+    if any(e["kind"] == "helm" and e["id"] not in lists for e in entries):
+        return declared  # a key list is missing (a failure already): nothing to compare with
+    wanted = set()
+    for i, upstream in sorted(lists.items()):
+        for where, condition in upstream["crds"]:
+            if (i, where) in CRDS_NOT_APPLIED:
+                release = next(e["release"] for e in entries if e["id"] == i)
+                switch = condition.split("&")[0].split(",")[0]
+                on = dig(values.get(release, {}), *split_path(switch)) if switch != "-" else True
+                check(where != "." and on is not True,
+                      f"{i}: crds/ of subchart {where} not applied: {CRDS_NOT_APPLIED[(i, where)]}",
+                      f"condition {condition}; k8s/values/{release}.yaml sets {switch}: {on}")
+                continue
+            wanted.add(i)
+    check(declared == wanted, f"bootstrap.sh applies the crds/ of exactly the charts that ship them: {' '.join(sorted(wanted))}",
+          f"CRD_CHARTS is {sorted(declared)}")
+    return declared
+
+
+# --- 4. the README table ------------------------------------------------------------------------
 
 def readme_table(entries):
     rows = ["| Add-on | Release | Namespace | Chart (repository) | Version | App version | Installed | Confirmed in |",
@@ -383,11 +623,39 @@ def check_readme(entries, fix):
               f"k8s/README.md mentions {e['id']} {e['version']} only in the generated table")
 
 
-# --- 4. bootstrap.sh against stubs --------------------------------------------------------------
+# --- 5. bootstrap.sh against stubs --------------------------------------------------------------
+
+# The flag that names the kubeconfig context, per tool.
+CONTEXT_FLAG = {"helm": "--kube-context", "kubectl": "--context"}
+
+
+def without_context(call):
+    """(the call without its context flags, the contexts it named)."""
+    name = CONTEXT_FLAG.get(call[0])
+    kept, contexts, i = [call[0]], [], 1
+    while i < len(call):
+        if call[i] == name and i + 1 < len(call):
+            contexts.append(call[i + 1])
+            i += 2
+            continue
+        if name and call[i].startswith(name + "="):
+            contexts.append(call[i].split("=", 1)[1])
+        else:
+            kept.append(call[i])
+        i += 1
+    return kept, contexts
+
 
 class Run:
-    def __init__(self, returncode, stdout, stderr, calls, state):
-        self.returncode, self.stdout, self.stderr, self.calls, self.state = returncode, stdout, stderr, calls, state
+    """One bootstrap.sh run: `raw` are the calls as made, `calls` the same without the context
+    flags (`contexts` holds what each named), `applied` what each `kubectl apply -f -` read."""
+
+    def __init__(self, returncode, stdout, stderr, raw, applied, state):
+        self.returncode, self.stdout, self.stderr, self.raw, self.applied, self.state = (
+            returncode, stdout, stderr, raw, applied, state)
+        pairs = [without_context(c) for c in raw]
+        self.calls = [c for c, _ in pairs]
+        self.contexts = [x for _, x in pairs]
 
     def helm(self, *prefix):
         return [c[1:] for c in self.calls if c[0] == "helm" and tuple(c[1:1 + len(prefix)]) == prefix]
@@ -422,15 +690,21 @@ def run_bootstrap(state, args, env_extra=None, without=()):
     for tool in ("helm", "kubectl"):
         if tool not in without:
             shutil.copy2(os.path.join(STUBS, tool), os.path.join(bindir, tool))
-    open(os.path.join(state, "calls"), "w").close()
-    env = {"PATH": f"{bindir}:{SYSTEM_PATH}", "HOME": state, "STUB_STATE": state, "LANG": "C.UTF-8"}
+    for name in ("calls", "applied"):
+        open(os.path.join(state, name), "w").close()
+    tmp = os.path.join(state, "tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    os.makedirs(tmp)
+    env = {"PATH": f"{bindir}:{SYSTEM_PATH}", "HOME": state, "STUB_STATE": state, "LANG": "C.UTF-8",
+           "TMPDIR": tmp}
     env.update(env_extra or {})
     done = subprocess.run(["bash", BOOTSTRAP, *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                           capture_output=True, text=True, timeout=60)
     with open(os.path.join(state, "calls"), encoding="utf-8") as f:
-        raw = f.read()
-    calls = [record.split("\x1f") for record in raw.split("\x1e") if record]
-    return Run(done.returncode, done.stdout, done.stderr, calls, state)
+        calls = [record.split("\x1f") for record in f.read().split("\x1e") if record]
+    with open(os.path.join(state, "applied"), encoding="utf-8") as f:
+        applied = [record for record in f.read().split("\x1e") if record]
+    return Run(done.returncode, done.stdout, done.stderr, calls, applied, state)
 
 
 def flag(args, name):
@@ -464,10 +738,55 @@ def check_installs(run, entries, expected_ids, label):
 
 
 def check_portable_flags(run, label):
-    for call in run.helm():
-        used = {a.split("=")[0] for a in call if a.startswith("-")}
+    for raw, call in zip(run.raw, run.calls):
+        if raw[0] != "helm":
+            continue
+        used = {a.split("=")[0] for a in raw[1:] if a.startswith("-")}
         odd = used - PORTABLE_HELM_FLAGS
-        check(not odd, f"{label}: helm {call[0]} uses only flags common to Helm 3 and 4", f"{sorted(odd)}")
+        check(not odd, f"{label}: helm {call[1]} uses only flags common to Helm 3 and 4", f"{sorted(odd)}")
+
+
+def check_contexts(run, label, context):
+    """The context is read once, first; every other call names it."""
+    check(bool(run.raw) and run.raw[0][:3] == ["kubectl", "config", "current-context"],
+          f"{label}: the context is read first (kubectl config current-context)",
+          f"first call: {run.raw[0][:3] if run.raw else None}")
+    stray = []
+    for raw, named in zip(run.raw, run.contexts):
+        reading = raw[:3] == ["kubectl", "config", "current-context"]
+        if named != ([] if reading else [context]):
+            stray.append(f"{' '.join(raw[:4])} (context {named})")
+    check(not stray, f"{label}: every other helm/kubectl call names context {context} "
+          "(--kube-context / --context)", "; ".join(stray[:5]))
+
+
+def check_crds(run, entries, installed_ids, crd_ids, label):
+    """`helm show crds` of the pin piped into `kubectl apply --server-side` right before each
+    release whose chart ships crds/, and for no other."""
+    by_id = {e["id"]: e for e in entries}
+    wanted = [i for i in installed_ids if i in crd_ids]
+    shown = [c[3] for c in run.calls if c[:3] == ["helm", "show", "crds"]]
+    check(shown == [f"{by_id[i]['repo']}/{by_id[i]['chart']}" for i in wanted],
+          f"{label}: helm show crds for {', '.join(wanted) or 'nothing'}", f"got {shown}")
+    installs = [n for n, c in enumerate(run.calls) if c[:3] == ["helm", "upgrade", "--install"]]
+    for i in wanted:
+        e = by_id[i]
+        at = next((n for n in installs if run.calls[n][3] == e["release"]), None)
+        if not check(at is not None, f"{label}: {i} installed"):
+            continue
+        since = max([n for n in installs if n < at], default=-1)
+        window = run.calls[since + 1:at]
+        show = [c for c in window if c[:4] == ["helm", "show", "crds", f"{e['repo']}/{e['chart']}"]]
+        apply = [c for c in window if c[:2] == ["kubectl", "apply"] and flag(c, "-f") == ["-"]]
+        check(len(show) == 1 and flag(show[0], "--version") == [e["version"]],
+              f"{label}: {i}: helm show crds {e['repo']}/{e['chart']} --version {e['version']} before its install",
+              f"got {show}")
+        check(len(apply) == 1 and "--server-side" in apply[0] and "--force-conflicts" in apply[0],
+              f"{label}: {i}: its CRDs piped into kubectl apply --server-side --force-conflicts -f - before the install",
+              f"got {apply}")
+    names = sorted(re.findall(r"name: (\S+)\.stub\.example\.com", "\n".join(run.applied)))
+    check(names == sorted(by_id[i]["chart"] for i in wanted),
+          f"{label}: kubectl received the CRDs of {', '.join(wanted) or 'no chart'}", f"got {names}")
 
 
 def check_repos(run, entries, expected_ids, label):
@@ -516,8 +835,10 @@ def check_fresh_roost(run, label):
     check(not any(v in run.stdout or v in run.stderr for v in secret_values), f"{label}: no secret value printed")
 
 
-def check_bootstrap(entries, loki_service):
+def check_bootstrap(entries, loki_service, crd_ids):
     by_id = {e["id"]: e for e in entries}
+    gw = by_id["gateway-api"]
+    gateway_url = f"{gw['repo_url']}/{gw['version']}/{gw['chart']}"
     default_ids = [e["id"] for e in entries if e["when"] in ("always", "alloy")]
     promtail_ids = [e["id"] for e in entries if e["when"] in ("always", "promtail")]
     kps = by_id["kube-prometheus-stack"]
@@ -532,8 +853,11 @@ def check_bootstrap(entries, loki_service):
         check_installs(run, entries, default_ids, label)
         check_repos(run, entries, default_ids, label)
         check_portable_flags(run, label)
+        check_contexts(run, label, "kind-roost")
+        check_crds(run, entries, default_ids, crd_ids, label)
         check(not run.helm("uninstall"), f"{label}: nothing uninstalled (no other shipper installed)")
-        check(not run.kubectl("apply", "--server-side"), f"{label}: no Gateway API CRDs without --gateway-api")
+        check(not [c for c in run.kubectl("apply") if flag(c, "-f") == [gateway_url]],
+              f"{label}: no Gateway API CRDs without --gateway-api")
         check_fresh_roost(run, label)
         for needle in (f"port-forward svc/{kps['release']}-grafana 3000:80",
                        f"get secret {kps['release']}-grafana -o jsonpath='{{.data.admin-password}}'",
@@ -552,12 +876,15 @@ def check_bootstrap(entries, loki_service):
         check(len(run.kubectl("get", "secret")) == 2, f"{label}: both Secrets looked up")
         check(run.secrets() == first_secrets, f"{label}: existing Secrets unchanged")
         check(not run.helm("uninstall"), f"{label}: nothing uninstalled")
+        check_crds(run, entries, default_ids, crd_ids, label)  # again: Helm never upgrades crds/
 
         # 3. switch to Promtail: Alloy goes first
         run = run_bootstrap(state, ["--log-shipper", "promtail"])
         label = "--log-shipper promtail"
         check(run.returncode == 0, f"{label}: exits 0", run.stderr[-800:])
         check_installs(run, entries, promtail_ids, label)
+        check_contexts(run, label, "kind-roost")
+        check_crds(run, entries, promtail_ids, crd_ids, label)
         uninstall = run.index("helm", "uninstall", by_id["alloy"]["release"])
         promtail_at = next((n for n, c in enumerate(run.calls) if c[:4] == ["helm", "upgrade", "--install", "promtail"]), None)
         check(uninstall is not None and flag(run.calls[uninstall], "--namespace") == [by_id["alloy"]["namespace"]],
@@ -584,6 +911,7 @@ def check_bootstrap(entries, loki_service):
         label = "--skip loki --skip log-shipper --skip=roost"
         check(run.returncode == 0, f"{label}: exits 0", run.stderr[-800:])
         check_installs(run, entries, [i for i in default_ids if i not in ("loki", "alloy")], label)
+        check_crds(run, entries, [i for i in default_ids if i not in ("loki", "alloy")], crd_ids, label)
         check(not run.helm("uninstall"), f"{label}: no shipper uninstalled")
         check(not run.kubectl("create") and not run.kubectl("label"), f"{label}: roost namespace and Secrets left alone")
 
@@ -592,8 +920,7 @@ def check_bootstrap(entries, loki_service):
         os.makedirs(state2)
         run = run_bootstrap(state2, ["--gateway-api"])
         label = "--gateway-api"
-        gw = by_id["gateway-api"]
-        url = f"{gw['repo_url']}/{gw['version']}/{gw['chart']}"
+        url = gateway_url
         check(run.returncode == 0, f"{label}: exits 0", run.stderr[-800:])
         applies = [n for n, c in enumerate(run.calls) if c[:2] == ["kubectl", "apply"] and flag(c, "-f") == [url]]
         traefik_at = next((n for n, c in enumerate(run.calls) if c[:4] == ["helm", "upgrade", "--install", "traefik"]), None)
@@ -604,6 +931,7 @@ def check_bootstrap(entries, loki_service):
         check(traefik and [os.path.basename(f) for f in flag(traefik[0], "-f")] == ["traefik.yaml", "traefik-gateway-api.yaml"],
               f"{label}: Traefik with -f traefik.yaml -f traefik-gateway-api.yaml")
         check_installs(run, entries, default_ids, label)
+        check_contexts(run, label, "kind-roost")
         check_fresh_roost(run, label)
 
         # 7. the wrong cluster, or none
@@ -617,6 +945,7 @@ def check_bootstrap(entries, loki_service):
         check(run.returncode != 0 and not run.helm("upgrade"), "no current context: refused, nothing installed")
         run = run_bootstrap(state3, ["--any-context", "--skip", "roost"], {"STUB_CONTEXT": "prod-eu"})
         check(run.returncode == 0 and run.installs(), "context prod-eu with --any-context: installs")
+        check_contexts(run, "context prod-eu with --any-context", "prod-eu")
 
         # 8. Helm 3 gets the same commands
         state4 = os.path.join(tmp, "cluster-helm3")
@@ -624,8 +953,14 @@ def check_bootstrap(entries, loki_service):
         run = run_bootstrap(state4, [], {"STUB_HELM_VERSION": "v3.19.0"})
         check(run.returncode == 0, "helm v3.19.0: exits 0", run.stderr[-800:])
         check_installs(run, entries, default_ids, "helm v3.19.0")
-        run = run_bootstrap(state4, [], {"STUB_HELM_VERSION": "v2.17.0"})
-        check(run.returncode != 0 and not run.helm("upgrade"), "helm v2: refused")
+        check_contexts(run, "helm v3.19.0", "kind-roost")
+        for version in ("v3.8.0", "v3.10.1", "v4.0.0"):
+            run = run_bootstrap(state4, ["--skip", "roost"], {"STUB_HELM_VERSION": version})
+            check(run.returncode == 0 and run.installs(), f"helm {version}: accepted", run.stderr[-300:])
+        for version in ("v2.17.0", "v3.7.2", "v3.0.0", "garbage"):
+            run = run_bootstrap(state4, [], {"STUB_HELM_VERSION": version})
+            check(run.returncode != 0 and not run.helm("upgrade") and "v3.8" in run.stderr,
+                  f"helm {version}: refused (Helm 4, or Helm 3 from v3.8)", run.stderr[-300:])
 
         # 9. helm missing
         if shutil.which("helm", path=SYSTEM_PATH) is None:
@@ -651,6 +986,28 @@ def check_bootstrap(entries, loki_service):
               "no node labelled ingress-ready=true: stops before Traefik and says why", f"got {run.installs()}")
         check(run.kubectl("get", "nodes"), "the ingress-ready node is looked up before Traefik")
 
+        # 11b. the API server stops answering before Traefik: kubectl's error, not "no node"
+        run = run_bootstrap(state6, [], {"STUB_API_DOWN": "1"})
+        check(run.returncode != 0 and "traefik" not in run.installs() and "no node is labelled" not in run.stderr
+              and "connection to the server" in run.stderr,
+              "API server unreachable at the node lookup: stops with kubectl's error, not 'no node labelled'",
+              run.stderr[-400:])
+
+        # 11c. a chart's CRDs cannot be read: stop before installing it
+        run = run_bootstrap(state6, [], {"STUB_FAIL_SHOW_CRDS": "traefik"})
+        check(run.returncode != 0 and "traefik" not in run.installs() and not run.kubectl("create", "secret"),
+              "helm show crds traefik fails: stops before Traefik (pipefail), no Secret created", f"got {run.installs()}")
+
+        # 11d. a signal while the Secrets' files exist: the private directory is removed
+        for signal in ("TERM", "HUP", "INT"):
+            state7 = os.path.join(tmp, f"cluster-signal-{signal}")
+            os.makedirs(state7)
+            run = run_bootstrap(state7, [], {"STUB_SIGNAL_ON_SECRET": signal})
+            left = os.listdir(os.path.join(state7, "tmp"))
+            check(run.returncode != 0 and not left,
+                  f"SIG{signal} while the Secrets are created: exits non-zero, temporary directory removed",
+                  f"exit {run.returncode}, left in TMPDIR: {left}")
+
         # 12. bad arguments
         for args in (["--log-shipper", "fluentd"], ["--skip", "nginx"], ["--frobnicate"], ["--log-shipper"]):
             run = run_bootstrap(state5, args)
@@ -674,13 +1031,20 @@ def main():
     report_section(start)
 
     start = len(checked)
+    section("values keys against the pinned charts (k8s/tests/upstream-keys)")
+    lists = key_lists(entries)
+    check_upstream_keys(entries, values, lists)
+    crd_ids = check_crd_charts(entries, lists, values)
+    report_section(start)
+
+    start = len(checked)
     section("k8s/README.md")
     check_readme(entries, fix)
     report_section(start)
 
     start = len(checked)
     section("k8s/bootstrap.sh with stub helm and kubectl (real openssl)")
-    check_bootstrap(entries, loki_service)
+    check_bootstrap(entries, loki_service, crd_ids)
     report_section(start)
     return finish()
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Offline checks of k8s/ (no cluster, no network, a few seconds): `bash -n` and shellcheck
 # (scripts/k8s-tools.sh installs it) on the scripts, then k8s/tests/check.py (the catalogue,
-# the values files, the README's versions table, and k8s/bootstrap.sh run against stub helm and
-# kubectl). Python with PyYAML from .roost/tools/k8s-venv (scripts/k8s-tools.sh makes it) or,
+# the values files and their keys against the pinned charts' key lists in
+# k8s/tests/upstream-keys, the README's versions table, and k8s/bootstrap.sh run against stub
+# helm and kubectl). Python with PyYAML from .roost/tools/k8s-venv (scripts/k8s-tools.sh makes it) or,
 # failing that, the system python3 if it has PyYAML.
 #
 # Usage: k8s/tests/check.sh            (from anywhere; exits non-zero on any failure)

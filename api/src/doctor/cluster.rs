@@ -27,18 +27,19 @@ pub struct Release {
 
 impl Release {
     /// The release `name` in `namespace`, with the full name the chart derives from it (the
-    /// release name when it contains `roost`, else `<name>-roost`; at most 63 characters).
+    /// release name when it contains `roost`, else `<name>-roost`; cut to 63 characters, then
+    /// one trailing `-` dropped, as `roost.fullname` does).
     pub fn new(namespace: &str, name: &str) -> Self {
-        let mut fullname = if name.contains("roost") {
+        let full = if name.contains("roost") {
             name.to_owned()
         } else {
             format!("{name}-roost")
         };
-        fullname.truncate(63);
+        let cut: String = full.chars().take(63).collect();
         Self {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
-            fullname: fullname.trim_end_matches('-').to_owned(),
+            fullname: cut.strip_suffix('-').unwrap_or(&cut).to_owned(),
         }
     }
 
@@ -47,32 +48,87 @@ impl Release {
     }
 }
 
-/// Says in words why a request failed: rights, absence, or the connection.
+/// An error and its causes, outermost first (kube's and hyper's errors keep the useful part,
+/// e.g. "connection refused" or a certificate problem, in their sources).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+/// Says in words why a request failed: rights, credentials, absence, or the connection.
 fn explain(error: &kube::Error, what: &str) -> String {
     match error {
-        kube::Error::Api(status) if status.code == 403 => format!(
+        kube::Error::Api(status) if status.is_forbidden() => format!(
             "not allowed to {what} ({}): give the doctor's account read access (the chart's \
              `doctor.rbac.create`), or run it with a kubeconfig that has it",
             status.message
         ),
         kube::Error::Api(status) if status.code == 401 => format!(
-            "the Kubernetes API refused the credentials while trying to {what}: log in again \
-             or check the kubeconfig"
+            "the Kubernetes API refused the credentials (an expired token or certificate) while \
+             trying to {what}"
         ),
         kube::Error::Api(status) => format!(
             "could not {what}: {} ({} {})",
             status.message, status.code, status.reason
         ),
-        other => format!("could not {what}: {other}"),
+        kube::Error::Auth(_) => format!(
+            "could not get credentials for the Kubernetes API to {what}: {}",
+            chain(error)
+        ),
+        other => format!(
+            "cannot reach the Kubernetes API to {what}: {}",
+            chain(other)
+        ),
     }
 }
 
+fn forbidden(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.is_forbidden())
+}
+
 fn not_found(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == 404)
+    matches!(error, kube::Error::Api(status) if status.is_not_found())
+}
+
+/// A 404 for a missing object names it in its details; one for an unknown resource type (the
+/// CRD is not installed) does not.
+fn missing_resource_type(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status)
+        if status.is_not_found()
+            && status.details.as_ref().is_none_or(|d| d.name.is_empty()))
 }
 
 fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+/// The workloads' pod templates, named for messages (`deployment roost-api`).
+fn templates<'a>(
+    deployments: &'a [Deployment],
+    statefulsets: &'a [StatefulSet],
+) -> impl Iterator<Item = (String, Option<&'a PodSpec>)> {
+    let deployments = deployments.iter().map(|d| {
+        (
+            format!("deployment {}", d.metadata.name.as_deref().unwrap_or("?")),
+            d.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
+        )
+    });
+    let statefulsets = statefulsets.iter().map(|s| {
+        (
+            format!("statefulset {}", s.metadata.name.as_deref().unwrap_or("?")),
+            s.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
+        )
+    });
+    deployments.chain(statefulsets)
 }
 
 /// Runs every Kubernetes check against `client` and adds the findings to `report`.
@@ -83,19 +139,11 @@ pub async fn check(client: &kube::Client, release: &Release, report: &mut Report
         .await
     {
         Ok(list) => list.items,
-        Err(error @ (kube::Error::Api(_) | kube::Error::SerdeError(_))) => {
-            report.add(
-                Check::Kubernetes,
-                Outcome::Fail,
-                explain(&error, &format!("list deployments in namespace {ns}")),
-            );
-            return;
-        }
         Err(error) => {
             report.add(
                 Check::Kubernetes,
                 Outcome::Fail,
-                format!("cannot reach the Kubernetes API: {error}"),
+                explain(&error, &format!("list deployments in namespace {ns}")),
             );
             return;
         }
@@ -135,7 +183,18 @@ pub async fn check(client: &kube::Client, release: &Release, report: &mut Report
             Vec::new()
         }
     };
-    database(client, release, report).await;
+    let needs: BTreeSet<Need> = templates(&deployments, &statefulsets)
+        .filter_map(|(_, spec)| spec)
+        .flat_map(secret_needs)
+        .collect();
+    let cnpg_secrets = [
+        format!("{}-db-app", release.fullname),
+        format!("{}-db-ca", release.fullname),
+    ];
+    let uses_cnpg = needs
+        .iter()
+        .any(|(secret, _)| cnpg_secrets.contains(secret));
+    database(client, release, uses_cnpg, report).await;
     secrets(client, release, &deployments, &statefulsets, report).await;
     rollouts(&deployments, &statefulsets, report);
     pods(client, release, report).await;
@@ -144,7 +203,8 @@ pub async fn check(client: &kube::Client, release: &Release, report: &mut Report
 }
 
 /// The CloudNativePG `Cluster` `<fullname>-db`: healthy phase, every instance ready, a primary.
-async fn database(client: &kube::Client, release: &Release, report: &mut Report) {
+/// `uses_cnpg`: the workloads mount its Secrets, so it must exist.
+async fn database(client: &kube::Client, release: &Release, uses_cnpg: bool, report: &mut Report) {
     let name = format!("{}-db", release.fullname);
     let api: Api<DynamicObject> = Api::namespaced_with(
         client.clone(),
@@ -153,13 +213,38 @@ async fn database(client: &kube::Client, release: &Release, report: &mut Report)
     );
     let cluster = match api.get(&name).await {
         Ok(cluster) => cluster,
-        Err(error) if not_found(&error) => {
+        Err(error) if not_found(&error) && !uses_cnpg => {
             report.add(
                 Check::Database,
                 Outcome::Skip,
                 format!(
                     "no CloudNativePG Cluster {name}: the release uses an external database \
                      (checked by `schema` from inside the api pod)"
+                ),
+            );
+            return;
+        }
+        Err(error) if missing_resource_type(&error) => {
+            report.add(
+                Check::Database,
+                Outcome::Fail,
+                format!(
+                    "the workloads use the Secrets of CloudNativePG cluster {name}, but the \
+                     cluster's resource type does not exist: is the CloudNativePG operator \
+                     installed? (k8s/bootstrap.sh)"
+                ),
+            );
+            return;
+        }
+        Err(error) if not_found(&error) => {
+            report.add(
+                Check::Database,
+                Outcome::Fail,
+                format!(
+                    "the workloads use the Secrets of CloudNativePG cluster {name}, but there is \
+                     no such cluster in namespace {}: was it deleted? (`kubectl get \
+                     clusters.postgresql.cnpg.io -n {}`)",
+                    release.namespace, release.namespace
                 ),
             );
             return;
@@ -281,21 +366,7 @@ async fn secrets(
 ) {
     // secret -> key (None: the Secret itself) -> the workloads that need it
     let mut needed: BTreeMap<String, BTreeMap<Option<String>, BTreeSet<String>>> = BTreeMap::new();
-    let templates = deployments
-        .iter()
-        .map(|d| {
-            (
-                format!("deployment {}", d.metadata.name.as_deref().unwrap_or("?")),
-                d.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
-            )
-        })
-        .chain(statefulsets.iter().map(|s| {
-            (
-                format!("statefulset {}", s.metadata.name.as_deref().unwrap_or("?")),
-                s.spec.as_ref().and_then(|s| s.template.spec.as_ref()),
-            )
-        }));
-    for (workload, spec) in templates {
+    for (workload, spec) in templates(deployments, statefulsets) {
         for (secret, key) in spec.map(secret_needs).unwrap_or_default() {
             needed
                 .entry(secret)
@@ -307,20 +378,19 @@ async fn secrets(
     }
     let api = Api::<Secret>::namespaced(client.clone(), &release.namespace);
     let mut problems = 0;
+    let mut unread = Vec::new();
     for (name, keys) in &needed {
-        let users = |key: &Option<String>| {
-            keys.get(key)
-                .map(|w| w.iter().cloned().collect::<Vec<_>>().join(", "))
-                .unwrap_or_default()
+        let users = |key: Option<&String>| {
+            let workloads: BTreeSet<&String> = match key {
+                Some(key) => keys.get(&Some(key.clone())).into_iter().flatten().collect(),
+                None => keys.values().flatten().collect(),
+            };
+            workloads
+                .into_iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        let all_users = keys
-            .values()
-            .flatten()
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect::<Vec<_>>()
-            .join(", ");
         let secret = match api.get(name).await {
             Ok(secret) => secret,
             Err(error) if not_found(&error) => {
@@ -328,8 +398,12 @@ async fn secrets(
                 report.add(
                     Check::Secrets,
                     Outcome::Fail,
-                    format!("secret {name} does not exist (needed by {all_users})"),
+                    format!("secret {name} does not exist (needed by {})", users(None)),
                 );
+                continue;
+            }
+            Err(error) if forbidden(&error) => {
+                unread.push(name.as_str());
                 continue;
             }
             Err(error) => {
@@ -342,135 +416,224 @@ async fn secrets(
                 continue;
             }
         };
-        let present: BTreeSet<&String> = secret
-            .data
-            .iter()
-            .flat_map(|d| d.keys())
-            .chain(secret.string_data.iter().flat_map(|d| d.keys()))
-            .collect();
+        let data = secret.data.unwrap_or_default();
         for key in keys.keys().flatten() {
-            if !present.contains(key) {
-                problems += 1;
-                let known = present
-                    .iter()
-                    .map(|k| k.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                report.add(
-                    Check::Secrets,
-                    Outcome::Fail,
-                    format!(
-                        "secret {name} has no key `{key}` (needed by {}; it has: {})",
-                        users(&Some(key.clone())),
-                        if known.is_empty() { "no keys" } else { &known }
-                    ),
-                );
-            } else if secret
-                .data
-                .as_ref()
-                .and_then(|d| d.get(key))
-                .is_some_and(|v| v.0.is_empty())
-            {
-                problems += 1;
-                report.add(
-                    Check::Secrets,
-                    Outcome::Fail,
-                    format!(
-                        "key `{key}` of secret {name} is empty (needed by {})",
-                        users(&Some(key.clone()))
-                    ),
-                );
+            match data.get(key) {
+                None => {
+                    problems += 1;
+                    let known = data
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    report.add(
+                        Check::Secrets,
+                        Outcome::Fail,
+                        format!(
+                            "secret {name} has no key `{key}` (needed by {}; it has: {})",
+                            users(Some(key)),
+                            if known.is_empty() { "no keys" } else { &known }
+                        ),
+                    );
+                }
+                Some(value) if value.0.is_empty() => {
+                    problems += 1;
+                    report.add(
+                        Check::Secrets,
+                        Outcome::Fail,
+                        format!(
+                            "key `{key}` of secret {name} is empty (needed by {})",
+                            users(Some(key))
+                        ),
+                    );
+                }
+                Some(_) => {}
             }
         }
     }
-    if problems == 0 {
+    if !unread.is_empty() {
+        // The chart's doctor Role reads its own Secrets by name, never the CNPG CA's (which
+        // holds the CA key): a pod missing one of those shows under `pods` instead.
+        report.add(
+            Check::Secrets,
+            Outcome::Skip,
+            format!(
+                "not allowed to read secret(s) {}: their keys are not checked (a pod missing one \
+                 waits in CreateContainerConfigError or ContainerCreating, reported under pods)",
+                unread.join(", ")
+            ),
+        );
+    }
+    if problems == 0 && unread.len() < needed.len() {
+        let checked: Vec<&str> = needed
+            .keys()
+            .map(String::as_str)
+            .filter(|name| !unread.contains(name))
+            .collect();
         report.add(
             Check::Secrets,
             Outcome::Ok,
             format!(
                 "{} secret(s) with every key the workloads mount: {}",
-                needed.len(),
-                needed.keys().cloned().collect::<Vec<_>>().join(", ")
+                checked.len(),
+                checked.join(", ")
             ),
         );
     }
 }
 
-/// Deployments and StatefulSets: the newest revision rolled out to every replica.
+/// Deployments and StatefulSets rolled out, by the rules of `kubectl rollout status`.
 fn rollouts(deployments: &[Deployment], statefulsets: &[StatefulSet], report: &mut Report) {
     for d in deployments {
         let name = d.metadata.name.as_deref().unwrap_or("?");
-        let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let status = d.status.clone().unwrap_or_default();
-        let stalled = status.conditions.iter().flatten().find(|c| {
-            c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-        });
-        let updated = status.updated_replicas.unwrap_or(0);
-        let available = status.available_replicas.unwrap_or(0);
-        let observed = status.observed_generation >= d.metadata.generation;
-        if let Some(condition) = stalled {
-            report.add(
-                Check::Rollouts,
-                Outcome::Fail,
-                format!(
-                    "rollout of deployment {name} has stalled (ProgressDeadlineExceeded): {}; \
-                     see the pods below, or `helm rollback`",
-                    condition.message.as_deref().unwrap_or("no message")
-                ),
-            );
-        } else if !observed || updated < wanted || available < wanted {
-            report.add(
-                Check::Rollouts,
-                Outcome::Fail,
-                format!(
-                    "rollout of deployment {name} is not complete: {updated} of {wanted} \
-                     replica(s) updated, {available} available"
-                ),
-            );
-        } else {
-            report.add(
-                Check::Rollouts,
-                Outcome::Ok,
-                format!("deployment {name}: {available}/{wanted} replica(s) updated and available"),
-            );
-        }
+        let (outcome, message) = deployment_rollout(d);
+        report.add(
+            Check::Rollouts,
+            outcome,
+            format!("deployment {name}: {message}"),
+        );
     }
     for s in statefulsets {
         let name = s.metadata.name.as_deref().unwrap_or("?");
-        let wanted = s.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let status = s.status.clone().unwrap_or_default();
-        let ready = status.ready_replicas.unwrap_or(0);
-        let current =
-            status.update_revision.is_none() || status.current_revision == status.update_revision;
-        if ready < wanted || !current {
-            report.add(
-                Check::Rollouts,
-                Outcome::Fail,
-                format!(
-                    "statefulset {name} is not rolled out: {ready} of {wanted} replica(s) ready{}",
-                    if current {
-                        ""
-                    } else {
-                        ", an update is in progress"
-                    }
-                ),
-            );
-        } else {
-            report.add(
-                Check::Rollouts,
-                Outcome::Ok,
-                format!("statefulset {name}: {ready}/{wanted} replica(s) ready"),
-            );
-        }
+        let (outcome, message) = statefulset_rollout(s);
+        report.add(
+            Check::Rollouts,
+            outcome,
+            format!("statefulset {name}: {message}"),
+        );
     }
 }
 
-/// Why a pod is not ready, from its container statuses (init containers first).
+/// kubectl's `DeploymentStatusViewer`: spec observed; not past its progress deadline; every
+/// replica updated; no old replica left; every updated replica available.
+fn deployment_rollout(d: &Deployment) -> (Outcome, String) {
+    let Some(status) = d.status.as_ref() else {
+        return (
+            Outcome::Fail,
+            "no status yet: the controller has not seen it".to_owned(),
+        );
+    };
+    if status.observed_generation < d.metadata.generation {
+        return (
+            Outcome::Fail,
+            "its latest change is not observed by the controller yet (rollout not started)"
+                .to_owned(),
+        );
+    }
+    let stalled = status.conditions.iter().flatten().find(|c| {
+        c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+    });
+    if let Some(condition) = stalled {
+        return (
+            Outcome::Fail,
+            format!(
+                "the rollout has stalled (ProgressDeadlineExceeded): {}; see the pods below, or \
+                 `helm rollback`",
+                condition.message.as_deref().unwrap_or("no message")
+            ),
+        );
+    }
+    let wanted = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+    let replicas = status.replicas.unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    let available = status.available_replicas.unwrap_or(0);
+    if updated < wanted {
+        (
+            Outcome::Fail,
+            format!("rollout not complete: {updated} of {wanted} replica(s) updated"),
+        )
+    } else if replicas > updated {
+        (
+            Outcome::Fail,
+            format!(
+                "rollout not complete: {} old replica(s) pending termination",
+                replicas - updated
+            ),
+        )
+    } else if available < updated {
+        (
+            Outcome::Fail,
+            format!("rollout not complete: {available} of {updated} updated replica(s) available"),
+        )
+    } else {
+        (
+            Outcome::Ok,
+            format!("{available}/{wanted} replica(s) updated and available"),
+        )
+    }
+}
+
+/// kubectl's `StatefulSetStatusViewer`: spec observed; every replica ready; with a partition,
+/// the replicas above it updated; else the update revision is the current one. `OnDelete`
+/// sets roll out only when their pods are deleted: readiness alone is judged.
+fn statefulset_rollout(s: &StatefulSet) -> (Outcome, String) {
+    let Some(status) = s.status.as_ref() else {
+        return (
+            Outcome::Fail,
+            "no status yet: the controller has not seen it".to_owned(),
+        );
+    };
+    if status.observed_generation.unwrap_or(0) == 0
+        || s.metadata.generation > status.observed_generation
+    {
+        return (
+            Outcome::Fail,
+            "its latest change is not observed by the controller yet (rollout not started)"
+                .to_owned(),
+        );
+    }
+    let spec = s.spec.as_ref();
+    let wanted = spec.and_then(|s| s.replicas).unwrap_or(1);
+    let ready = status.ready_replicas.unwrap_or(0);
+    if ready < wanted {
+        return (
+            Outcome::Fail,
+            format!("not rolled out: {ready} of {wanted} replica(s) ready"),
+        );
+    }
+    let strategy = spec.and_then(|s| s.update_strategy.as_ref());
+    if strategy.and_then(|u| u.type_.as_deref()) == Some("OnDelete") {
+        return (
+            Outcome::Ok,
+            format!("{ready}/{wanted} replica(s) ready (OnDelete: pods update when deleted)"),
+        );
+    }
+    let partition = strategy
+        .and_then(|u| u.rolling_update.as_ref())
+        .and_then(|r| r.partition)
+        .unwrap_or(0);
+    let updated = status.updated_replicas.unwrap_or(0);
+    if partition > 0 {
+        if updated < wanted - partition {
+            return (
+                Outcome::Fail,
+                format!(
+                    "partitioned rollout not complete: {updated} of {} new replica(s) updated",
+                    wanted - partition
+                ),
+            );
+        }
+        return (
+            Outcome::Ok,
+            format!("{ready}/{wanted} replica(s) ready, partitioned rollout complete"),
+        );
+    }
+    if status.update_revision.is_some() && status.update_revision != status.current_revision {
+        return (
+            Outcome::Fail,
+            format!(
+                "rolling update in progress: {updated} of {wanted} replica(s) at revision {}",
+                status.update_revision.as_deref().unwrap_or("?")
+            ),
+        );
+    }
+    (Outcome::Ok, format!("{ready}/{wanted} replica(s) ready"))
+}
+
+/// Why a running pod is not ready, from its conditions and container statuses (init
+/// containers first); None when it is ready.
 fn pod_problem(pod: &Pod) -> Option<String> {
     let status = pod.status.as_ref()?;
-    if status.phase.as_deref() == Some("Succeeded") {
-        return None;
-    }
     let ready = status
         .conditions
         .iter()
@@ -479,66 +642,29 @@ fn pod_problem(pod: &Pod) -> Option<String> {
     if ready {
         return None;
     }
-    let containers = status
-        .init_container_statuses
-        .iter()
-        .flatten()
-        .map(|c| (true, c))
-        .chain(
-            status
-                .container_statuses
-                .iter()
-                .flatten()
-                .map(|c| (false, c)),
-        );
-    for (init, c) in containers {
-        let kind = if init { "init container" } else { "container" };
+    let suffix = |reason: Option<&str>| reason.map(|r| format!(" ({r})")).unwrap_or_default();
+    for c in status.init_container_statuses.iter().flatten() {
         let state = c.state.as_ref();
-        if let Some(waiting) = state.and_then(|s| s.waiting.as_ref()) {
-            if init && waiting.reason.as_deref() == Some("PodInitializing") {
-                continue;
-            }
-            let last = c
-                .last_state
-                .as_ref()
-                .and_then(|s| s.terminated.as_ref())
-                .map(|t| {
-                    format!(
-                        "; last exit {}{}",
-                        t.exit_code,
-                        t.reason
-                            .as_deref()
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default()
-                    )
-                })
-                .unwrap_or_default();
+        if state.and_then(|s| s.running.as_ref()).is_some() {
             return Some(format!(
-                "{kind} {} is waiting: {}{}, {} restart(s){last}",
+                "init container {} has not finished{}",
                 c.name,
-                waiting.reason.as_deref().unwrap_or("no reason"),
-                waiting
-                    .message
-                    .as_deref()
-                    .map(|m| format!(" ({m})"))
-                    .unwrap_or_default(),
-                c.restart_count
+                if c.name == "migrate" {
+                    " (it waits for PostgreSQL, then applies the migrations)"
+                } else {
+                    ""
+                }
             ));
         }
-        if let Some(t) = state.and_then(|s| s.terminated.as_ref())
-            && (!init || t.exit_code != 0)
-        {
-            return Some(format!(
-                "{kind} {} exited with {}{}",
-                c.name,
-                t.exit_code,
-                t.reason
-                    .as_deref()
-                    .map(|r| format!(" ({r})"))
-                    .unwrap_or_default()
-            ));
+        if let Some(problem) = container_problem("init container", c) {
+            return Some(problem);
         }
-        if !init && !c.ready {
+    }
+    for c in status.container_statuses.iter().flatten() {
+        if let Some(problem) = container_problem("container", c) {
+            return Some(problem);
+        }
+        if !c.ready {
             return Some(format!(
                 "container {} is running but not ready (its readiness probe fails: /readyz \
                  names the dependency)",
@@ -557,12 +683,52 @@ fn pod_problem(pod: &Pod) -> Option<String> {
             c.message.as_deref().unwrap_or("no message")
         ),
         None => format!(
-            "not ready (phase {})",
-            status.phase.as_deref().unwrap_or("unknown")
+            "not ready (phase {}{})",
+            status.phase.as_deref().unwrap_or("unknown"),
+            suffix(status.reason.as_deref())
         ),
     })
 }
 
+/// A container that waits (with its reason, restarts and last exit) or exited unsuccessfully.
+fn container_problem(
+    kind: &str,
+    c: &k8s_openapi::api::core::v1::ContainerStatus,
+) -> Option<String> {
+    let state = c.state.as_ref()?;
+    let suffix = |reason: Option<&str>| reason.map(|r| format!(" ({r})")).unwrap_or_default();
+    if let Some(waiting) = &state.waiting {
+        if waiting.reason.as_deref() == Some("PodInitializing") {
+            return None;
+        }
+        let last = c
+            .last_state
+            .as_ref()
+            .and_then(|s| s.terminated.as_ref())
+            .map(|t| format!("; last exit {}{}", t.exit_code, suffix(t.reason.as_deref())))
+            .unwrap_or_default();
+        return Some(format!(
+            "{kind} {} is waiting: {}{}, {} restart(s){last}",
+            c.name,
+            waiting.reason.as_deref().unwrap_or("no reason"),
+            suffix(waiting.message.as_deref()),
+            c.restart_count
+        ));
+    }
+    let terminated = state.terminated.as_ref()?;
+    (terminated.exit_code != 0).then(|| {
+        format!(
+            "{kind} {} exited with {}{}",
+            c.name,
+            terminated.exit_code,
+            suffix(terminated.reason.as_deref())
+        )
+    })
+}
+
+/// The release's long-running pods: each ready, or why not. Pods being deleted (a rollout
+/// drains them on purpose) and the pods of Jobs (migrations, `helm test`: see `migrations`)
+/// are left out; a failed pod (e.g. evicted) is a warning, its controller has replaced it.
 async fn pods(client: &kube::Client, release: &Release, report: &mut Report) {
     let pods = match Api::<Pod>::namespaced(client.clone(), &release.namespace)
         .list(&release.selector())
@@ -574,23 +740,56 @@ async fn pods(client: &kube::Client, release: &Release, report: &mut Report) {
             return;
         }
     };
-    let mut running = 0;
+    let mut checked = 0;
     let mut problems = 0;
+    let mut terminating = 0;
+    let hint = |name: &str| {
+        format!(
+            "`kubectl logs {name} -n {} --all-containers`",
+            release.namespace
+        )
+    };
     for pod in &pods {
         let name = pod.metadata.name.as_deref().unwrap_or("?");
-        if pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded") {
+        let component = pod
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("app.kubernetes.io/component"))
+            .map(String::as_str);
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(component, Some("migrate" | "test")) || phase == Some("Succeeded") {
             continue;
         }
-        running += 1;
-        if let Some(problem) = pod_problem(pod) {
+        if pod.metadata.deletion_timestamp.is_some() {
+            terminating += 1;
+            continue;
+        }
+        checked += 1;
+        if phase == Some("Failed") {
+            problems += 1;
+            let status = pod.status.as_ref();
+            report.add(
+                Check::Pods,
+                Outcome::Warn,
+                format!(
+                    "pod {name} failed ({}: {}); its controller has replaced it, delete it when \
+                     done reading it ({})",
+                    status
+                        .and_then(|s| s.reason.as_deref())
+                        .unwrap_or("no reason"),
+                    status
+                        .and_then(|s| s.message.as_deref())
+                        .unwrap_or("no message"),
+                    hint(name)
+                ),
+            );
+        } else if let Some(problem) = pod_problem(pod) {
             problems += 1;
             report.add(
                 Check::Pods,
                 Outcome::Fail,
-                format!(
-                    "pod {name}: {problem} (`kubectl logs {name} -n {} --all-containers`)",
-                    release.namespace
-                ),
+                format!("pod {name}: {problem} ({})", hint(name)),
             );
         }
     }
@@ -598,7 +797,14 @@ async fn pods(client: &kube::Client, release: &Release, report: &mut Report) {
         report.add(
             Check::Pods,
             Outcome::Ok,
-            format!("{running} pod(s), every one ready"),
+            format!(
+                "{checked} pod(s), every one ready{}",
+                if terminating > 0 {
+                    format!(" ({terminating} more terminating)")
+                } else {
+                    String::new()
+                }
+            ),
         );
     }
 }
@@ -627,8 +833,9 @@ async fn migrations(client: &kube::Client, release: &Release, report: &mut Repor
         report.add(
             Check::Migrations,
             Outcome::Skip,
-            "no migration Job (init-container mode, or the hook Job was deleted after it \
-             succeeded); the pods only start on a migrated schema",
+            "no migration Job (init-container mode; or Helm deleted the hook Job after it \
+             succeeded, or Kubernetes an hour after it finished); the pods only start on a \
+             migrated schema",
         );
         return;
     }
@@ -640,7 +847,11 @@ async fn migrations(client: &kube::Client, release: &Release, report: &mut Repor
             .flat_map(|s| s.conditions.iter().flatten())
             .filter(|c| c.status == "True")
             .collect();
-        if let Some(failed) = conditions.iter().find(|c| c.type_ == "Failed") {
+        // `FailureTarget` (Kubernetes 1.31+): failed, its pods still terminating.
+        if let Some(failed) = conditions
+            .iter()
+            .find(|c| c.type_ == "Failed" || c.type_ == "FailureTarget")
+        {
             report.add(
                 Check::Migrations,
                 Outcome::Fail,
@@ -752,12 +963,13 @@ async fn monitoring(client: &kube::Client, release: &Release, report: &mut Repor
         );
         return;
     }
-    let namespace_labels = namespace_labels(client, &release.namespace).await;
+    let (namespace_labels, labels_read) = namespace_labels(client, &release.namespace).await;
     for (kind, monitor) in &monitors {
         let name = monitor.metadata.name.as_deref().unwrap_or("?");
         let labels = monitor.metadata.labels.clone().unwrap_or_default();
         let mut selected_by = None;
         let mut reasons = Vec::new();
+        let mut namespace_failures = 0;
         for prometheus in &prometheuses {
             let p_ns = prometheus.metadata.namespace.as_deref().unwrap_or("?");
             let p_name = format!(
@@ -785,6 +997,9 @@ async fn monitoring(client: &kube::Client, release: &Release, report: &mut Repor
                 selected_by = Some(p_name);
                 break;
             }
+            if labels_ok {
+                namespace_failures += 1;
+            }
             reasons.push(if !labels_ok {
                 format!(
                     "{p_name} selects {} {}",
@@ -798,36 +1013,60 @@ async fn monitoring(client: &kube::Client, release: &Release, report: &mut Repor
                 )
             });
         }
-        match selected_by {
-            Some(p) => report.add(
-                Check::Monitoring,
-                Outcome::Ok,
-                format!("{} {name} is selected by Prometheus {p}", kind.kind),
-            ),
-            None => report.add(
+        let Some(p) = selected_by else {
+            let advice = if namespace_failures == reasons.len() {
+                format!(
+                    "let Prometheus look in every namespace (kube-prometheus-stack's \
+                     `prometheusSpec.{}: {{}}`), or label namespace {} to match{}",
+                    kind.namespace_selector,
+                    release.namespace,
+                    if labels_read {
+                        ""
+                    } else {
+                        " (its labels could not be read: only kubernetes.io/metadata.name was \
+                         assumed)"
+                    }
+                )
+            } else {
+                "add the labels with `serviceMonitor.labels`, or let Prometheus select every \
+                 monitor (kube-prometheus-stack's `*SelectorNilUsesHelmValues: false`)"
+                    .to_owned()
+            };
+            report.add(
                 Check::Monitoring,
                 Outcome::Fail,
                 format!(
                     "{} {name} is not selected by any Prometheus, so it is never scraped: {} \
-                     (add the labels with `serviceMonitor.labels`, or let Prometheus select \
-                     every monitor: kube-prometheus-stack's `*SelectorNilUsesHelmValues: false`)",
+                     ({advice})",
                     kind.kind,
                     reasons.join("; ")
                 ),
-            ),
-        }
+            );
+            continue;
+        };
+        report.add(
+            Check::Monitoring,
+            Outcome::Ok,
+            format!("{} {name} is selected by Prometheus {p}", kind.kind),
+        );
     }
 }
 
-/// A namespace's labels; without the right to read it, the one label Kubernetes sets on
-/// every namespace (`kubernetes.io/metadata.name`).
-async fn namespace_labels(client: &kube::Client, namespace: &str) -> BTreeMap<String, String> {
+/// A namespace's labels and whether they could be read; without the right to read it, the
+/// one label Kubernetes sets on every namespace (`kubernetes.io/metadata.name`).
+async fn namespace_labels(
+    client: &kube::Client,
+    namespace: &str,
+) -> (BTreeMap<String, String>, bool) {
     match Api::<Namespace>::all(client.clone()).get(namespace).await {
-        Ok(ns) => ns.metadata.labels.unwrap_or_default(),
-        Err(_) => BTreeMap::from([(
-            "kubernetes.io/metadata.name".to_owned(),
-            namespace.to_owned(),
-        )]),
+        Ok(ns) => (ns.metadata.labels.unwrap_or_default(), true),
+        Err(_) => (
+            BTreeMap::from([(
+                "kubernetes.io/metadata.name".to_owned(),
+                namespace.to_owned(),
+            )]),
+            false,
+        ),
     }
 }
 

@@ -4,20 +4,40 @@
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::streams::StreamInfoGroupsReply;
+use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply};
 use roost_common::settings::Settings;
 use roost_common::stream::{EVENTS_GROUP, JOBS_GROUP, Keys};
 use roost_common::{db, redis_client};
 use secrecy::ExposeSecret;
+use sqlx::{Connection, PgConnection};
 
 use super::{Check, Outcome, Report, describe_url};
 
 /// How long each data check may take before it counts as unreachable.
 const TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Runs the schema, Redis and backlog checks. `max_lag`: consumer-group lag (entries) above
-/// which the backlog is reported as falling behind.
-pub async fn check(settings: &Settings, max_lag: u64, report: &mut Report) {
+/// When the backlog counts as falling behind, and a consumer as gone.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Consumer-group lag (stream entries) above which the backlog is a warning.
+    pub max_lag: u64,
+    /// A consumer idle longer than this is not counted as consuming. A live worker re-reads at
+    /// least every `ROOST_INGEST_BLOCK_MS` (a blocking read counts as activity), so a minute
+    /// only passes for a dead one (Redis keeps consumers with pending entries until reclaimed).
+    pub consumer_idle: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_lag: 10_000,
+            consumer_idle: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Runs the schema, Redis and backlog checks against the database and Redis of `settings`.
+pub async fn check(settings: &Settings, limits: Limits, report: &mut Report) {
     schema(settings, report).await;
     let redis_at = describe_url(settings.redis.url.expose_secret());
     let mut conn = match redis_client::connect(&settings.redis) {
@@ -30,16 +50,26 @@ pub async fn check(settings: &Settings, max_lag: u64, report: &mut Report) {
     if redis(&mut conn, &redis_at, report).await {
         let keys = Keys::new(&settings.redis.key_prefix);
         for (stream, group) in [(&keys.events, EVENTS_GROUP), (&keys.jobs, JOBS_GROUP)] {
-            backlog(&mut conn, stream, group, max_lag, report).await;
+            backlog(&mut conn, stream, group, limits, report).await;
         }
     }
 }
 
+/// Connects first (so an unreachable server or bad credentials are not mistaken for a missing
+/// schema), then compares the applied schema version with this binary's.
 async fn schema(settings: &Settings, report: &mut Report) {
     let at = describe_url(settings.database.url.expose_secret());
     let checked = async {
-        let pool = db::pool(&settings.database)?;
-        let version = db::check_schema(&pool).await;
+        let pool = db::pool(&settings.database).map_err(|e| format!("{e:#}"))?;
+        // One direct connection first: the pool would only say it timed out.
+        let reached = PgConnection::connect_with(&pool.connect_options()).await;
+        let version = match reached {
+            Ok(conn) => {
+                let _closed = conn.close().await;
+                db::check_schema(&pool).await.map_err(|e| format!("{e:#}"))
+            }
+            Err(error) => Err(format!("not reachable: {error}")),
+        };
         pool.close().await;
         version
     };
@@ -52,7 +82,7 @@ async fn schema(settings: &Settings, report: &mut Report) {
         Ok(Err(error)) => report.add(
             Check::Schema,
             Outcome::Fail,
-            format!("PostgreSQL at {at}: {error:#}"),
+            format!("PostgreSQL at {at}: {error}"),
         ),
         Err(_) => report.add(
             Check::Schema,
@@ -64,16 +94,9 @@ async fn schema(settings: &Settings, report: &mut Report) {
 
 /// PING, then AOF state from `INFO persistence`; true when Redis answered.
 async fn redis(conn: &mut ConnectionManager, at: &str, report: &mut Report) -> bool {
-    let info = tokio::time::timeout(TIMEOUT, async {
-        redis::cmd("PING").query_async::<String>(conn).await?;
-        redis::cmd("INFO")
-            .arg("persistence")
-            .query_async::<String>(conn)
-            .await
-    })
-    .await;
-    let info = match info {
-        Ok(Ok(info)) => info,
+    let ping = tokio::time::timeout(TIMEOUT, redis::cmd("PING").query_async::<String>(conn)).await;
+    match ping {
+        Ok(Ok(_)) => {}
         Ok(Err(error)) => {
             report.add(
                 Check::Redis,
@@ -86,13 +109,36 @@ async fn redis(conn: &mut ConnectionManager, at: &str, report: &mut Report) -> b
             report.add(
                 Check::Redis,
                 Outcome::Fail,
-                format!("Redis at {at} did not answer within {TIMEOUT:?}"),
+                format!("Redis at {at} did not answer PING within {TIMEOUT:?}"),
             );
             return false;
         }
-    };
-    let (outcome, message) = aof_verdict(&info);
-    report.add(Check::Redis, outcome, format!("Redis at {at}: {message}"));
+    }
+    let info = tokio::time::timeout(
+        TIMEOUT,
+        redis::cmd("INFO")
+            .arg("persistence")
+            .query_async::<String>(conn),
+    )
+    .await;
+    match info {
+        Ok(Ok(info)) => {
+            let (outcome, message) = aof_verdict(&info);
+            report.add(Check::Redis, outcome, format!("Redis at {at}: {message}"));
+        }
+        Ok(Err(error)) => report.add(
+            Check::Redis,
+            Outcome::Warn,
+            format!(
+                "Redis at {at} answers, but `INFO persistence` failed ({error}): AOF not verified"
+            ),
+        ),
+        Err(_) => report.add(
+            Check::Redis,
+            Outcome::Warn,
+            format!("Redis at {at} answers, but `INFO persistence` took over {TIMEOUT:?}"),
+        ),
+    }
     true
 }
 
@@ -125,27 +171,35 @@ pub fn aof_verdict(info: &str) -> (Outcome, String) {
     }
 }
 
+/// One stream's backlog: its group exists, someone consumes it, and the lag stays under the
+/// limit.
 async fn backlog(
     conn: &mut ConnectionManager,
     stream: &str,
     group: &str,
-    max_lag: u64,
+    limits: Limits,
     report: &mut Report,
 ) {
     let read = tokio::time::timeout(TIMEOUT, async {
         let length: u64 = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
-        let groups: Option<StreamInfoGroupsReply> = if length > 0 {
-            Some(
-                redis::cmd("XINFO")
-                    .arg("GROUPS")
-                    .arg(stream)
-                    .query_async(conn)
-                    .await?,
-            )
-        } else {
-            None
+        if length == 0 {
+            return redis::RedisResult::Ok((length, None));
+        }
+        let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(stream)
+            .query_async(conn)
+            .await?;
+        let Some(info) = groups.groups.into_iter().find(|g| g.name == group) else {
+            return Ok((length, Some((None, Vec::new()))));
         };
-        redis::RedisResult::Ok((length, groups))
+        let consumers: StreamInfoConsumersReply = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(stream)
+            .arg(group)
+            .query_async(conn)
+            .await?;
+        Ok((length, Some((Some(info), consumers.consumers))))
     })
     .await;
     let (length, groups) = match read {
@@ -167,7 +221,7 @@ async fn backlog(
             return;
         }
     };
-    let Some(groups) = groups else {
+    let Some((info, consumers)) = groups else {
         report.add(
             Check::Backlog,
             Outcome::Ok,
@@ -175,7 +229,7 @@ async fn backlog(
         );
         return;
     };
-    let Some(info) = groups.groups.iter().find(|g| g.name == group) else {
+    let Some(info) = info else {
         report.add(
             Check::Backlog,
             Outcome::Fail,
@@ -190,24 +244,35 @@ async fn backlog(
     // stream length is its upper bound.
     let lag = info.lag.map_or(length, |l| l as u64);
     let pending = info.pending as u64;
+    let idle_limit = limits.consumer_idle.as_millis();
+    let active = consumers
+        .iter()
+        .filter(|c| (c.idle as u128) < idle_limit)
+        .count();
     let summary = format!(
-        "stream {stream}: {length} entries, lag {lag}{}, {pending} pending, {} consumer(s)",
+        "stream {stream}: {length} entries, lag {lag}{}, {pending} pending, {active} active \
+         consumer(s)",
         if info.lag.is_none() { " (at most)" } else { "" },
-        info.consumers
     );
-    if info.consumers == 0 && lag + pending > 0 {
+    if active == 0 && lag + pending > 0 {
         report.add(
             Check::Backlog,
             Outcome::Fail,
-            format!("{summary}: no worker is consuming it (is roost-ingest running?)"),
+            format!(
+                "{summary}: no worker has read it for {:?} ({} consumer(s) known, all idle): is \
+                 roost-ingest running?",
+                limits.consumer_idle,
+                consumers.len()
+            ),
         );
-    } else if lag > max_lag {
+    } else if lag > limits.max_lag {
         report.add(
             Check::Backlog,
             Outcome::Warn,
             format!(
-                "{summary}: the lag is above {max_lag}, the workers are falling behind (add \
-                 ingest replicas, or let KEDA scale them)"
+                "{summary}: the lag is above {}, the workers are falling behind (add ingest \
+                 replicas, or let KEDA scale them)",
+                limits.max_lag
             ),
         );
     } else {

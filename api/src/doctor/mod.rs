@@ -84,14 +84,18 @@ impl Check {
 /// One conclusion, in words meant for the person running the command.
 #[derive(Debug, Clone, Serialize)]
 pub struct Finding {
+    /// What was checked.
     pub check: Check,
+    /// What it concluded.
     pub outcome: Outcome,
+    /// The conclusion in plain words, with what to do about it; never a credential.
     pub message: String,
 }
 
 /// Everything the doctor found, in check order.
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
+    /// The findings, in the order the checks ran.
     pub findings: Vec<Finding>,
 }
 
@@ -146,6 +150,18 @@ impl Report {
     }
 }
 
+/// When to run the PostgreSQL and Redis checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataChecks {
+    /// Inside a pod (`KUBERNETES_SERVICE_HOST` set), where the settings are the release's; not
+    /// on a workstation, whose `DATABASE_URL` is likely a local development database.
+    Auto,
+    /// Always, with this process's settings.
+    Always,
+    /// Never.
+    Never,
+}
+
 /// What `roost-api doctor` checks, from its command line.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -153,63 +169,60 @@ pub struct Options {
     pub namespace: Option<String>,
     /// The Helm release name.
     pub release: String,
-    /// Consumer-group lag (stream entries) above which the backlog is a warning.
-    pub max_lag: u64,
     /// Run the Kubernetes checks.
     pub kubernetes: bool,
-    /// Run the PostgreSQL and Redis checks (when this process has database settings).
-    pub data: bool,
+    /// When to run the PostgreSQL and Redis checks.
+    pub data: DataChecks,
+    /// Backlog limits of the data checks.
+    pub limits: data::Limits,
 }
 
 /// Runs the checks `options` asks for with the credentials and settings found in this
 /// process's environment; never fails, every problem is a finding.
 pub async fn run(options: Options) -> Report {
     let mut report = Report::default();
+    let mut namespace = options.namespace.clone();
     if options.kubernetes {
         match kube_client().await {
             Ok(client) => {
-                let namespace = options
-                    .namespace
-                    .clone()
-                    .unwrap_or_else(|| client.default_namespace().to_owned());
-                let release = cluster::Release::new(&namespace, &options.release);
+                let ns = namespace
+                    .get_or_insert_with(|| client.default_namespace().to_owned())
+                    .clone();
+                let release = cluster::Release::new(&ns, &options.release);
                 cluster::check(&client, &release, &mut report).await;
             }
             Err(error) => report.add(
                 Check::Kubernetes,
                 Outcome::Skip,
                 format!(
-                    "no Kubernetes credentials here ({error}): run with a kubeconfig, or in \
-                     the api pod with the chart's `doctor.rbac.create`"
+                    "{error:#}: run it with a kubeconfig, or in the api pod with the chart's \
+                     `doctor.rbac.create`"
                 ),
             ),
         }
     }
-    if options.data {
-        let configured = [
-            "ROOST_DATABASE_URL",
-            "ROOST_DATABASE_URL_FILE",
-            "DATABASE_URL",
-        ]
-        .iter()
-        .any(|name| std::env::var_os(name).is_some());
-        match roost_common::Settings::from_env() {
-            Ok(settings) if configured => {
-                data::check(&settings, options.max_lag, &mut report).await;
-            }
-            Ok(_) => report.add(
-                Check::Schema,
-                Outcome::Skip,
-                "no database settings here: run it in the api pod (`kubectl exec \
-                 deploy/<release>-api -c api -- roost-api doctor`) to check the schema, Redis \
-                 and the backlog",
-            ),
+    let in_pod = std::env::var_os("KUBERNETES_SERVICE_HOST").is_some();
+    let release = cluster::Release::new(
+        namespace.as_deref().unwrap_or("<namespace>"),
+        &options.release,
+    );
+    let hint = format!(
+        "run it in the api pod to check the schema, Redis and the backlog: `kubectl exec -n {} \
+         deploy/{}-api -c api -- roost-api doctor` (or pass --data to use this process's \
+         ROOST_* settings)",
+        release.namespace, release.fullname
+    );
+    match options.data {
+        DataChecks::Never => {}
+        DataChecks::Auto if !in_pod => report.add(Check::Schema, Outcome::Skip, hint),
+        DataChecks::Auto | DataChecks::Always => match roost_common::Settings::from_env() {
+            Ok(settings) => data::check(&settings, options.limits, &mut report).await,
             Err(error) => report.add(
                 Check::Schema,
                 Outcome::Skip,
-                format!("the PostgreSQL and Redis checks need this process's settings: {error:#}"),
+                format!("no database settings here ({error:#}); {hint}"),
             ),
-        }
+        },
     }
     report
 }
@@ -220,7 +233,7 @@ async fn kube_client() -> anyhow::Result<kube::Client> {
     // kube's error names both sources it tried (in-cluster, then the kubeconfig).
     let mut config = kube::Config::infer()
         .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .map_err(|e| anyhow::anyhow!("no Kubernetes credentials here ({e})"))?;
     config.connect_timeout = Some(std::time::Duration::from_secs(5));
     config.read_timeout = Some(std::time::Duration::from_secs(15));
     client_for(config)

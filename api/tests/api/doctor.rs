@@ -16,8 +16,9 @@ use crate::common::{database_url, free_port};
 
 const NS: &str = "roost";
 
-/// The objects the mock API server holds, by request path (query strings are ignored: the
-/// fixture only holds the release's objects). Unknown paths answer 404 as the API server does.
+/// The objects the mock API server holds, by request path plus, for lists, `?` and the label
+/// selector the doctor must send (so a wrong selector finds nothing). Unknown keys answer 404
+/// as the API server does.
 #[derive(Clone)]
 struct Fixture(BTreeMap<String, (u16, Value)>);
 
@@ -36,7 +37,7 @@ fn secret_volume(volume: &str, secret: &str, keys: &[&str]) -> Value {
 
 fn labels(component: &str) -> Value {
     json!({"app.kubernetes.io/name": "roost", "app.kubernetes.io/instance": "roost",
-           "app.kubernetes.io/component": component, "release": "roost"})
+           "app.kubernetes.io/component": component})
 }
 
 fn deployment(name: &str, component: &str, replicas: i32, volumes: Vec<Value>) -> Value {
@@ -86,7 +87,13 @@ fn prometheus(spec: Value) -> Value {
            "spec": spec})
 }
 
+/// A change to one fixture object (a case of a table-driven test).
+type Edit = fn(&mut Value);
+
 const APPS: &str = "/apis/apps/v1/namespaces/roost";
+/// The label selector of every list of the release's objects.
+const RELEASE: &str = "?app.kubernetes.io/instance=roost";
+const JOBS: &str = "/apis/batch/v1/namespaces/roost/jobs?app.kubernetes.io/instance=roost,app.kubernetes.io/component=migrate";
 const CORE: &str = "/api/v1/namespaces/roost";
 const MONITORING: &str = "/apis/monitoring.coreos.com/v1";
 const CLUSTER: &str = "/apis/postgresql.cnpg.io/v1/namespaces/roost/clusters/roost-db";
@@ -121,20 +128,22 @@ impl Fixture {
             ],
         );
         put(
-            format!("{APPS}/deployments"),
+            format!("{APPS}/deployments{RELEASE}"),
             list("Deployment", "apps/v1", vec![api, ingest]),
         );
         let redis = json!({
             "apiVersion": "apps/v1", "kind": "StatefulSet",
-            "metadata": {"name": "roost-redis", "namespace": NS, "labels": labels("redis")},
+            "metadata": {"name": "roost-redis", "namespace": NS, "generation": 2, "labels": labels("redis")},
             "spec": {"replicas": 1, "serviceName": "roost-redis", "selector": {"matchLabels": labels("redis")},
+                     "updateStrategy": {"type": "RollingUpdate"},
                      "template": {"metadata": {"labels": labels("redis")},
                                   "spec": {"containers": [{"name": "redis", "image": "redis"}],
                                            "volumes": [secret_volume("password", "roost-redis", &["password"])]}}},
-            "status": {"replicas": 1, "readyReplicas": 1, "currentRevision": "r1", "updateRevision": "r1"}
+            "status": {"observedGeneration": 2, "replicas": 1, "readyReplicas": 1, "updatedReplicas": 1,
+                       "currentRevision": "r1", "updateRevision": "r1"}
         });
         put(
-            format!("{APPS}/statefulsets"),
+            format!("{APPS}/statefulsets{RELEASE}"),
             list("StatefulSet", "apps/v1", vec![redis]),
         );
         for (name, keys) in [
@@ -154,7 +163,7 @@ impl Fixture {
                               "currentPrimary": "roost-db-1"}}),
         );
         put(
-            format!("{CORE}/pods"),
+            format!("{CORE}/pods{RELEASE}"),
             list(
                 "Pod",
                 "v1",
@@ -167,7 +176,7 @@ impl Fixture {
             ),
         );
         put(
-            "/apis/batch/v1/namespaces/roost/jobs".to_owned(),
+            JOBS.to_owned(),
             list(
                 "Job",
                 "batch/v1",
@@ -179,7 +188,7 @@ impl Fixture {
             ),
         );
         put(
-            format!("{MONITORING}/namespaces/roost/servicemonitors"),
+            format!("{MONITORING}/namespaces/roost/servicemonitors{RELEASE}"),
             list(
                 "ServiceMonitor",
                 "monitoring.coreos.com/v1",
@@ -190,7 +199,7 @@ impl Fixture {
             ),
         );
         put(
-            format!("{MONITORING}/namespaces/roost/podmonitors"),
+            format!("{MONITORING}/namespaces/roost/podmonitors{RELEASE}"),
             list(
                 "PodMonitor",
                 "monitoring.coreos.com/v1",
@@ -233,6 +242,21 @@ impl Fixture {
         self
     }
 
+    /// The object at `path` is gone: 404 naming it, as the API server answers for a missing
+    /// object of a known type (an unknown type gets a 404 without details).
+    fn missing(&mut self, path: &str, name: &str) -> &mut Self {
+        let body = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                          "message": format!("\"{name}\" not found"), "reason": "NotFound",
+                          "details": {"name": name, "kind": "clusters"}, "code": 404});
+        self.0.insert(path.to_owned(), (404, body));
+        self
+    }
+
+    fn put(&mut self, path: &str, value: Value) -> &mut Self {
+        self.0.insert(path.to_owned(), (200, value));
+        self
+    }
+
     fn remove(&mut self, path: &str) -> &mut Self {
         self.0.remove(path);
         self
@@ -246,14 +270,19 @@ impl Fixture {
             App::new().default_service(web::to(move |req: HttpRequest| {
                 let objects = objects.clone();
                 async move {
-                    match objects.get(req.path()) {
+                    let selector = url::form_urlencoded::parse(req.query_string().as_bytes())
+                        .find(|(k, _)| k == "labelSelector")
+                        .map(|(_, v)| format!("?{v}"))
+                        .unwrap_or_default();
+                    match objects.get(&format!("{}{selector}", req.path())) {
                         Some((status, body)) => HttpResponse::build(
                             actix_web::http::StatusCode::from_u16(*status).unwrap(),
                         )
                         .json(body),
                         None => HttpResponse::NotFound().json(json!({
                             "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": format!("{} not found", req.path()), "reason": "NotFound", "code": 404
+                            "message": format!("the server could not find the requested resource ({})", req.path()),
+                            "reason": "NotFound", "code": 404
                         })),
                     }
                 }
@@ -281,20 +310,31 @@ async fn doctor_at(url: &str) -> Report {
     report
 }
 
-/// The one failure of `check` in the report; its message must contain every word of `says`.
-fn failure(report: &Report, check: Check, says: &[&str]) {
-    let failures: Vec<_> = report
+/// The one finding of `check` with `outcome` whose message contains `says[0]`; it must
+/// contain every other word of `says` too.
+fn finding(report: &Report, check: Check, outcome: Outcome, says: &[&str]) {
+    let found: Vec<_> = report
         .of(check)
-        .filter(|f| f.outcome == Outcome::Fail)
+        .filter(|f| f.outcome == outcome && f.message.contains(says[0]))
         .collect();
-    assert_eq!(failures.len(), 1, "{check:?}: {report:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "one {outcome:?} of {check:?} saying {:?}: {report:#?}",
+        says[0]
+    );
     for word in says {
         assert!(
-            failures[0].message.contains(word),
+            found[0].message.contains(word),
             "{check:?} should say {word:?}: {}",
-            failures[0].message
+            found[0].message
         );
     }
+}
+
+/// [`finding`] of a failure, and the only failure of the report.
+fn failure(report: &Report, check: Check, says: &[&str]) {
+    finding(report, check, Outcome::Fail, says);
     assert_eq!(
         report.count(Outcome::Fail),
         1,
@@ -306,6 +346,7 @@ fn failure(report: &Report, check: Check, says: &[&str]) {
 async fn doctor_finds_nothing_wrong_with_a_healthy_release() {
     let report = Fixture::healthy().doctor().await;
     assert_eq!(report.count(Outcome::Fail), 0, "{report:#?}");
+    assert_eq!(report.count(Outcome::Warn), 0, "{report:#?}");
     for check in [
         Check::Kubernetes,
         Check::Database,
@@ -341,10 +382,11 @@ async fn doctor_finds_nothing_wrong_with_a_healthy_release() {
 #[actix_web::test]
 async fn doctor_says_when_the_api_server_cannot_be_reached() {
     let report = doctor_at(&format!("http://127.0.0.1:{}", free_port())).await;
+    // The cause, not just "client error": the connection was refused.
     failure(
         &report,
         Check::Kubernetes,
-        &["cannot reach the Kubernetes API"],
+        &["cannot reach the Kubernetes API", "Connection refused"],
     );
     assert_eq!(report.findings.len(), 1, "nothing else is attempted");
 }
@@ -352,7 +394,7 @@ async fn doctor_says_when_the_api_server_cannot_be_reached() {
 #[actix_web::test]
 async fn doctor_says_when_its_account_may_not_read_the_release() {
     let report = Fixture::healthy()
-        .fail(&format!("{APPS}/deployments"), 403, "Forbidden")
+        .fail(&format!("{APPS}/deployments{RELEASE}"), 403, "Forbidden")
         .doctor()
         .await;
     failure(
@@ -362,10 +404,81 @@ async fn doctor_says_when_its_account_may_not_read_the_release() {
     );
 }
 
+/// Each other request the doctor makes, refused: the check says so (a failure, or a skip or
+/// warning where the check is only partial).
+#[actix_web::test]
+async fn doctor_names_each_request_its_account_may_not_make() {
+    let cases: [(String, Check, Outcome, &str); 8] = [
+        (
+            format!("{APPS}/statefulsets{RELEASE}"),
+            Check::Rollouts,
+            Outcome::Fail,
+            "not allowed to list statefulsets",
+        ),
+        (
+            CLUSTER.to_owned(),
+            Check::Database,
+            Outcome::Fail,
+            "not allowed to read CloudNativePG cluster roost-db",
+        ),
+        (
+            format!("{CORE}/secrets/roost-db-ca"),
+            Check::Secrets,
+            Outcome::Skip,
+            "not allowed to read secret(s) roost-db-ca",
+        ),
+        (
+            format!("{CORE}/pods{RELEASE}"),
+            Check::Pods,
+            Outcome::Fail,
+            "not allowed to list pods",
+        ),
+        (
+            JOBS.to_owned(),
+            Check::Migrations,
+            Outcome::Fail,
+            "not allowed to list jobs",
+        ),
+        (
+            format!("{MONITORING}/namespaces/roost/servicemonitors{RELEASE}"),
+            Check::Monitoring,
+            Outcome::Fail,
+            "not allowed to list ServiceMonitors",
+        ),
+        (
+            format!("{MONITORING}/prometheuses"),
+            Check::Monitoring,
+            Outcome::Warn,
+            "not allowed to list Prometheus objects in all namespaces",
+        ),
+        (
+            format!("{APPS}/deployments{RELEASE}"),
+            Check::Kubernetes,
+            Outcome::Fail,
+            "not allowed to list deployments",
+        ),
+    ];
+    for (path, check, outcome, says) in cases {
+        let report = Fixture::healthy()
+            .fail(&path, 403, "Forbidden")
+            .doctor()
+            .await;
+        finding(&report, check, outcome, &[says]);
+    }
+    // The secrets it may read are still checked.
+    let report = Fixture::healthy()
+        .fail(&format!("{CORE}/secrets/roost-db-ca"), 403, "Forbidden")
+        .doctor()
+        .await;
+    finding(&report, Check::Secrets, Outcome::Ok, &["3 secret(s)"]);
+}
+
 #[actix_web::test]
 async fn doctor_says_when_the_release_is_not_in_the_namespace() {
     let report = Fixture::healthy()
-        .edit(&format!("{APPS}/deployments"), |l| l["items"] = json!([]))
+        .edit(&format!("{APPS}/deployments{RELEASE}"), |l| {
+            l["items"] = json!([])
+        })
         .doctor()
         .await;
     failure(
@@ -396,13 +509,57 @@ async fn doctor_reports_an_unhealthy_cloudnativepg_cluster() {
 }
 
 #[actix_web::test]
-async fn doctor_skips_the_cluster_check_with_an_external_database() {
+async fn doctor_reports_a_missing_cloudnativepg_cluster_or_operator() {
+    // The workloads mount roost-db-app, so the cluster must exist.
+    let report = Fixture::healthy()
+        .missing(CLUSTER, "roost-db")
+        .doctor()
+        .await;
+    failure(
+        &report,
+        Check::Database,
+        &["no such cluster in namespace roost", "was it deleted"],
+    );
+    // A 404 without details: the resource type itself is unknown.
     let report = Fixture::healthy().remove(CLUSTER).doctor().await;
+    failure(
+        &report,
+        Check::Database,
+        &["is the CloudNativePG operator installed"],
+    );
+}
+
+#[actix_web::test]
+async fn doctor_skips_the_cluster_check_with_an_external_database() {
+    let external = |v: &mut Value| {
+        for item in v["items"].as_array_mut().unwrap() {
+            let volumes = item["spec"]["template"]["spec"]["volumes"]
+                .as_array_mut()
+                .unwrap();
+            volumes.retain(|v| v["secret"]["secretName"] != "roost-db-ca");
+            for volume in volumes {
+                if volume["secret"]["secretName"] == "roost-db-app" {
+                    volume["secret"]["secretName"] = json!("roost-postgres");
+                }
+            }
+        }
+    };
+    let report = Fixture::healthy()
+        .remove(CLUSTER)
+        .remove(&format!("{CORE}/secrets/roost-db-app"))
+        .edit(&format!("{APPS}/deployments{RELEASE}"), external)
+        .put(
+            &format!("{CORE}/secrets/roost-postgres"),
+            secret("roost-postgres", &["uri"]),
+        )
+        .doctor()
+        .await;
     assert_eq!(report.count(Outcome::Fail), 0, "{report:#?}");
-    assert!(
-        report
-            .of(Check::Database)
-            .any(|f| f.outcome == Outcome::Skip && f.message.contains("external database"))
+    finding(
+        &report,
+        Check::Database,
+        Outcome::Skip,
+        &["external database"],
     );
 }
 
@@ -454,125 +611,232 @@ async fn doctor_reports_a_missing_or_empty_secret_key() {
 }
 
 #[actix_web::test]
-async fn doctor_reports_an_incomplete_or_stalled_rollout() {
-    let path = format!("{APPS}/deployments");
+async fn doctor_reports_an_incomplete_or_stalled_deployment_rollout() {
+    let path = format!("{APPS}/deployments{RELEASE}");
+    let cases: [(Edit, &str); 5] = [
+        (
+            |l| l["items"][0]["status"]["updatedReplicas"] = json!(1),
+            "deployment roost-api: rollout not complete: 1 of 2 replica(s) updated",
+        ),
+        // Every replica updated, one old pod still there: kubectl waits, so does the doctor.
+        (
+            |l| l["items"][0]["status"]["replicas"] = json!(3),
+            "deployment roost-api: rollout not complete: 1 old replica(s) pending termination",
+        ),
+        (
+            |l| l["items"][0]["status"]["availableReplicas"] = json!(1),
+            "deployment roost-api: rollout not complete: 1 of 2 updated replica(s) available",
+        ),
+        (
+            |l| l["items"][0]["metadata"]["generation"] = json!(4),
+            "deployment roost-api: its latest change is not observed",
+        ),
+        (
+            |l| {
+                l["items"][1]["status"]["conditions"] = json!([{
+                    "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                    "message": "ReplicaSet \"roost-ingest-9f\" has timed out progressing."
+                }])
+            },
+            "deployment roost-ingest: the rollout has stalled (ProgressDeadlineExceeded): ReplicaSet",
+        ),
+    ];
+    for (change, says) in cases {
+        let report = Fixture::healthy().edit(&path, change).doctor().await;
+        failure(&report, Check::Rollouts, &[says]);
+    }
+}
+
+#[actix_web::test]
+async fn doctor_reports_an_incomplete_statefulset_rollout() {
+    let path = format!("{APPS}/statefulsets{RELEASE}");
+    let cases: [(Edit, &str); 3] = [
+        (
+            |l| l["items"][0]["status"]["readyReplicas"] = json!(0),
+            "statefulset roost-redis: not rolled out: 0 of 1 replica(s) ready",
+        ),
+        (
+            |l| l["items"][0]["status"]["updateRevision"] = json!("r2"),
+            "statefulset roost-redis: rolling update in progress: 1 of 1 replica(s) at revision r2",
+        ),
+        (
+            |l| l["items"][0]["status"]["observedGeneration"] = json!(1),
+            "statefulset roost-redis: its latest change is not observed",
+        ),
+    ];
+    for (change, says) in cases {
+        let report = Fixture::healthy().edit(&path, change).doctor().await;
+        failure(&report, Check::Rollouts, &[says]);
+    }
+    // OnDelete and partitions differ in revision by design: not a failure.
     let report = Fixture::healthy()
         .edit(&path, |l| {
-            l["items"][0]["status"]["updatedReplicas"] = json!(1);
-            l["items"][0]["status"]["availableReplicas"] = json!(1);
+            l["items"][0]["spec"]["updateStrategy"] = json!({"type": "OnDelete"});
+            l["items"][0]["status"]["updateRevision"] = json!("r2");
         })
         .doctor()
         .await;
-    failure(
-        &report,
-        Check::Rollouts,
-        &[
-            "rollout of deployment roost-api is not complete",
-            "1 of 2 replica(s) updated, 1 available",
-        ],
-    );
+    finding(&report, Check::Rollouts, Outcome::Ok, &["OnDelete"]);
     let report = Fixture::healthy()
         .edit(&path, |l| {
-            l["items"][1]["status"]["conditions"] = json!([{
-                "type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-                "message": "ReplicaSet \"roost-ingest-9f\" has timed out progressing."
-            }]);
+            l["items"][0]["spec"]["replicas"] = json!(3);
+            l["items"][0]["spec"]["updateStrategy"] =
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 2}});
+            l["items"][0]["status"]["readyReplicas"] = json!(3);
+            l["items"][0]["status"]["updatedReplicas"] = json!(0);
+            l["items"][0]["status"]["updateRevision"] = json!("r2");
         })
         .doctor()
         .await;
     failure(
         &report,
         Check::Rollouts,
-        &[
-            "deployment roost-ingest has stalled",
-            "timed out progressing",
-        ],
-    );
-    let report = Fixture::healthy()
-        .edit(&format!("{APPS}/statefulsets"), |l| {
-            l["items"][0]["status"]["readyReplicas"] = json!(0);
-        })
-        .doctor()
-        .await;
-    failure(
-        &report,
-        Check::Rollouts,
-        &["statefulset roost-redis is not rolled out: 0 of 1"],
+        &["partitioned rollout not complete: 0 of 1 new replica(s) updated"],
     );
 }
 
 #[actix_web::test]
 async fn doctor_says_why_a_pod_is_not_ready() {
-    let path = format!("{CORE}/pods");
+    let path = format!("{CORE}/pods{RELEASE}");
+    let not_ready = |pod: &mut Value| pod["status"]["conditions"][0]["status"] = json!("False");
+    let cases: [(Edit, &[&str]); 5] = [
+        (
+            |l| {
+                let pod = &mut l["items"][2];
+                pod["status"]["conditions"][0]["status"] = json!("False");
+                pod["status"]["containerStatuses"][0] = json!({
+                    "name": "ingest", "ready": false, "restartCount": 5, "image": "roost:dev", "imageID": "",
+                    "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container"}},
+                    "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}
+                });
+            },
+            &[
+                "pod roost-ingest-5c4b-a",
+                "container ingest is waiting: CrashLoopBackOff",
+                "5 restart(s); last exit 1 (Error)",
+                "kubectl logs roost-ingest-5c4b-a -n roost",
+            ],
+        ),
+        (
+            |l| {
+                l["items"][0]["status"] = json!({"phase": "Pending", "conditions": [{
+                    "type": "PodScheduled", "status": "False",
+                    "message": "0/1 nodes are available: 1 Insufficient memory."}]});
+            },
+            &["not scheduled: 0/1 nodes are available: 1 Insufficient memory."],
+        ),
+        (
+            |l| {
+                let pod = &mut l["items"][1];
+                pod["status"]["conditions"][0]["status"] = json!("False");
+                pod["status"]["containerStatuses"][0]["ready"] = json!(false);
+            },
+            &["container api is running but not ready"],
+        ),
+        // The API's migrate init container waiting for a CNPG cluster that is still starting.
+        (
+            |l| {
+                let pod = &mut l["items"][1];
+                pod["status"]["phase"] = json!("Pending");
+                pod["status"]["conditions"][0]["status"] = json!("False");
+                pod["status"]["initContainerStatuses"] = json!([{
+                    "name": "migrate", "ready": false, "restartCount": 0, "image": "roost:dev", "imageID": "",
+                    "state": {"running": {"startedAt": "2026-11-29T10:00:00Z"}}}]);
+                pod["status"]["containerStatuses"][0] = json!({
+                    "name": "api", "ready": false, "restartCount": 0, "image": "roost:dev", "imageID": "",
+                    "state": {"waiting": {"reason": "PodInitializing"}}});
+            },
+            &["init container migrate has not finished (it waits for PostgreSQL"],
+        ),
+        (
+            |l| {
+                let pod = &mut l["items"][3];
+                pod["status"]["conditions"][0]["status"] = json!("False");
+                pod["status"]["containerStatuses"][0]["ready"] = json!(false);
+                pod["status"]["containerStatuses"][0]["state"] =
+                    json!({"terminated": {"exitCode": 137, "reason": "OOMKilled"}});
+            },
+            &["pod roost-redis-0: container redis exited with 137 (OOMKilled)"],
+        ),
+    ];
+    for (change, says) in cases {
+        let report = Fixture::healthy().edit(&path, change).doctor().await;
+        failure(&report, Check::Pods, says);
+    }
+    // An evicted pod (replaced by its controller) is a warning; a pod being deleted during a
+    // rollout is draining on purpose and not reported.
     let report = Fixture::healthy()
         .edit(&path, |l| {
-            let pod = &mut l["items"][2];
-            pod["status"]["conditions"][0]["status"] = json!("False");
-            pod["status"]["containerStatuses"][0] = json!({
-                "name": "ingest", "ready": false, "restartCount": 5, "image": "roost:dev", "imageID": "",
-                "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting failed container"}},
-                "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}
-            });
+            let items = l["items"].as_array_mut().unwrap();
+            let mut evicted = items[0].clone();
+            evicted["metadata"]["name"] = json!("roost-api-7d9f-old");
+            evicted["status"] = json!({"phase": "Failed", "reason": "Evicted",
+                                       "message": "The node was low on resource: memory."});
+            let mut draining = items[1].clone();
+            draining["metadata"]["name"] = json!("roost-api-7d9f-drain");
+            draining["metadata"]["deletionTimestamp"] = json!("2026-11-29T10:00:00Z");
+            not_ready(&mut draining);
+            items.push(evicted);
+            items.push(draining);
         })
         .doctor()
         .await;
-    failure(
+    assert_eq!(report.count(Outcome::Fail), 0, "{report:#?}");
+    finding(
         &report,
         Check::Pods,
-        &[
-            "pod roost-ingest-5c4b-a",
-            "container ingest is waiting: CrashLoopBackOff",
-            "5 restart(s); last exit 1 (Error)",
-            "kubectl logs roost-ingest-5c4b-a -n roost",
-        ],
+        Outcome::Warn,
+        &["pod roost-api-7d9f-old failed (Evicted: The node was low on resource: memory.)"],
     );
     let report = Fixture::healthy()
         .edit(&path, |l| {
-            let pod = &mut l["items"][0];
-            pod["status"] = json!({"phase": "Pending", "conditions": [{
-                "type": "PodScheduled", "status": "False",
-                "message": "0/1 nodes are available: 1 Insufficient memory."}]});
+            let items = l["items"].as_array_mut().unwrap();
+            let mut draining = items[1].clone();
+            draining["metadata"]["name"] = json!("roost-api-7d9f-drain");
+            draining["metadata"]["deletionTimestamp"] = json!("2026-11-29T10:00:00Z");
+            draining["status"]["conditions"][0]["status"] = json!("False");
+            items.push(draining);
         })
         .doctor()
         .await;
-    failure(
+    finding(
         &report,
         Check::Pods,
-        &["not scheduled: 0/1 nodes are available: 1 Insufficient memory."],
-    );
-    let report = Fixture::healthy()
-        .edit(&path, |l| {
-            let pod = &mut l["items"][1];
-            pod["status"]["conditions"][0]["status"] = json!("False");
-            pod["status"]["containerStatuses"][0]["ready"] = json!(false);
-        })
-        .doctor()
-        .await;
-    failure(
-        &report,
-        Check::Pods,
-        &["container api is running but not ready"],
+        Outcome::Ok,
+        &["4 pod(s), every one ready (1 more terminating)"],
     );
 }
 
 #[actix_web::test]
-async fn doctor_reports_a_failed_migration_job() {
+async fn doctor_reports_a_failed_or_running_migration_job() {
+    for condition in ["Failed", "FailureTarget"] {
+        let report = Fixture::healthy()
+            .edit(JOBS, |l| {
+                l["items"][0]["status"] = json!({"failed": 4, "conditions": [{
+                    "type": condition, "status": "True", "reason": "BackoffLimitExceeded",
+                    "message": "Job has reached the specified backoff limit"}]});
+            })
+            .doctor()
+            .await;
+        failure(
+            &report,
+            Check::Migrations,
+            &[
+                "migration job roost-migrate failed",
+                "BackoffLimitExceeded",
+                "kubectl logs job/roost-migrate -n roost",
+            ],
+        );
+    }
     let report = Fixture::healthy()
-        .edit("/apis/batch/v1/namespaces/roost/jobs", |l| {
-            l["items"][0]["status"] = json!({"failed": 4, "conditions": [{
-                "type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
-                "message": "Job has reached the specified backoff limit"}]});
-        })
+        .edit(JOBS, |l| l["items"][0]["status"] = json!({"active": 1}))
         .doctor()
         .await;
-    failure(
+    finding(
         &report,
         Check::Migrations,
-        &[
-            "migration job roost-migrate failed",
-            "BackoffLimitExceeded",
-            "kubectl logs job/roost-migrate -n roost",
-        ],
+        Outcome::Warn,
+        &["migration job roost-migrate is still running"],
     );
 }
 
@@ -592,18 +856,17 @@ async fn doctor_reports_monitors_no_prometheus_selects() {
         .filter(|f| f.outcome == Outcome::Fail)
         .collect();
     assert_eq!(failures.len(), 2, "both ServiceMonitors: {report:#?}");
-    assert!(
-        failures[0]
-            .message
-            .contains("ServiceMonitor roost-api is not selected by any Prometheus")
-    );
-    assert!(
-        failures[0]
-            .message
-            .contains("selects ServiceMonitor with labels release=kube-prometheus-stack"),
-        "{}",
-        failures[0].message
-    );
+    for words in [
+        "ServiceMonitor roost-api is not selected by any Prometheus",
+        "selects ServiceMonitor with labels release=kube-prometheus-stack",
+        "serviceMonitor.labels",
+    ] {
+        assert!(
+            failures[0].message.contains(words),
+            "{}",
+            failures[0].message
+        );
+    }
     assert!(
         report
             .of(Check::Monitoring)
@@ -622,6 +885,7 @@ async fn doctor_reports_monitors_no_prometheus_selects() {
         &[
             "PodMonitor roost-db is not selected",
             "looks in namespaces (none: the selector is null)",
+            "prometheusSpec.podMonitorNamespaceSelector: {}",
         ],
     );
     let report = Fixture::healthy()
@@ -646,26 +910,28 @@ fn data_settings(database: &str, prefix: &str) -> roost_common::Settings {
     roost_common::Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()
 }
 
+async fn data_report(settings: &roost_common::Settings, limits: data::Limits) -> Report {
+    let mut report = Report::default();
+    data::check(settings, limits, &mut report).await;
+    println!("{}", report.render());
+    report
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn doctor_checks_the_schema_redis_and_the_backlog(db: PgPool) {
     let prefix = format!("test:{}:", uuid::Uuid::new_v4());
     let settings = data_settings(&database_url(&db).await, &prefix);
+    let limits = data::Limits {
+        max_lag: 10,
+        consumer_idle: std::time::Duration::from_millis(500),
+    };
     let mut redis = redis::Client::open(std::env::var("ROOST_REDIS_URL").unwrap())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let report = {
-        let mut report = Report::default();
-        data::check(&settings, 10, &mut report).await;
-        report
-    };
-    println!("{}", report.render());
-    assert!(
-        report
-            .of(Check::Schema)
-            .any(|f| f.outcome == Outcome::Ok && f.message.contains("schema version"))
-    );
+    let report = data_report(&settings, limits).await;
+    finding(&report, Check::Schema, Outcome::Ok, &["schema version"]);
     // The finding follows Redis's real persistence setting.
     let (_, appendonly): (String, String) = redis::cmd("CONFIG")
         .arg("GET")
@@ -678,7 +944,8 @@ async fn doctor_checks_the_schema_redis_and_the_backlog(db: PgPool) {
     } else {
         Outcome::Fail
     };
-    assert!(report.of(Check::Redis).all(|f| f.outcome == expected));
+    finding(&report, Check::Redis, expected, &["AOF"]);
+    assert_eq!(report.of(Check::Redis).count(), 1);
     assert_eq!(
         report
             .of(Check::Backlog)
@@ -687,7 +954,7 @@ async fn doctor_checks_the_schema_redis_and_the_backlog(db: PgPool) {
         2
     );
 
-    // 20 events waiting in a group nobody consumes: a worker that is down.
+    // 20 events and no consumer group: the worker never started.
     let stream = format!("{prefix}events");
     for i in 0..20 {
         let _: String = redis::cmd("XADD")
@@ -699,6 +966,14 @@ async fn doctor_checks_the_schema_redis_and_the_backlog(db: PgPool) {
             .await
             .unwrap();
     }
+    let report = data_report(&settings, limits).await;
+    finding(
+        &report,
+        Check::Backlog,
+        Outcome::Fail,
+        &["holds 20 entries but has no consumer group `ingest`"],
+    );
+    // The group exists, nobody reads it: a worker that is down.
     let _: () = redis::cmd("XGROUP")
         .arg("CREATE")
         .arg(&stream)
@@ -707,16 +982,12 @@ async fn doctor_checks_the_schema_redis_and_the_backlog(db: PgPool) {
         .query_async(&mut redis)
         .await
         .unwrap();
-    let mut report = Report::default();
-    data::check(&settings, 10, &mut report).await;
-    let backlog: Vec<_> = report.of(Check::Backlog).collect();
-    assert_eq!(backlog[0].outcome, Outcome::Fail, "{report:#?}");
-    assert!(
-        backlog[0]
-            .message
-            .contains("20 entries, lag 20, 0 pending, 0 consumer(s): no worker is consuming it"),
-        "{}",
-        backlog[0].message
+    let report = data_report(&settings, limits).await;
+    finding(
+        &report,
+        Check::Backlog,
+        Outcome::Fail,
+        &["20 entries, lag 20, 0 pending, 0 active consumer(s): no worker has read it"],
     );
     // A consumer that read 5 of them: consuming, but 15 behind (above 10).
     let _: redis::Value = redis::cmd("XREADGROUP")
@@ -731,16 +1002,21 @@ async fn doctor_checks_the_schema_redis_and_the_backlog(db: PgPool) {
         .query_async(&mut redis)
         .await
         .unwrap();
-    let mut report = Report::default();
-    data::check(&settings, 10, &mut report).await;
-    let backlog: Vec<_> = report.of(Check::Backlog).collect();
-    assert_eq!(backlog[0].outcome, Outcome::Warn, "{report:#?}");
-    assert!(
-        backlog[0]
-            .message
-            .contains("lag 15, 5 pending, 1 consumer(s): the lag is above 10"),
-        "{}",
-        backlog[0].message
+    let report = data_report(&settings, limits).await;
+    finding(
+        &report,
+        Check::Backlog,
+        Outcome::Warn,
+        &["lag 15, 5 pending, 1 active consumer(s): the lag is above 10"],
+    );
+    // That consumer dies with its 5 entries pending: Redis still lists it, idle.
+    tokio::time::sleep(limits.consumer_idle + std::time::Duration::from_millis(100)).await;
+    let report = data_report(&settings, limits).await;
+    finding(
+        &report,
+        Check::Backlog,
+        Outcome::Fail,
+        &["0 active consumer(s)", "1 consumer(s) known, all idle"],
     );
     let _: () = redis::cmd("DEL")
         .arg(&stream)
@@ -753,26 +1029,47 @@ async fn doctor_checks_the_schema_redis_and_the_backlog(db: PgPool) {
 async fn doctor_reports_an_unmigrated_database_and_an_unreachable_redis(db: PgPool) {
     let mut settings = data_settings(&database_url(&db).await, "test:doctor:");
     settings.redis.url = format!("redis://127.0.0.1:{}/0", free_port()).into();
-    let mut report = Report::default();
-    data::check(&settings, 10, &mut report).await;
-    println!("{}", report.render());
-    let schema: Vec<_> = report.of(Check::Schema).collect();
-    assert_eq!(schema[0].outcome, Outcome::Fail);
-    assert!(
-        schema[0].message.contains("run `roost-api migrate`"),
-        "{}",
-        schema[0].message
+    let report = data_report(&settings, data::Limits::default()).await;
+    finding(
+        &report,
+        Check::Schema,
+        Outcome::Fail,
+        &["run `roost-api migrate`"],
     );
-    let redis: Vec<_> = report.of(Check::Redis).collect();
-    assert_eq!(redis[0].outcome, Outcome::Fail);
-    assert!(
-        redis[0].message.contains("is not reachable"),
-        "{}",
-        redis[0].message
-    );
+    finding(&report, Check::Redis, Outcome::Fail, &["is not reachable"]);
     assert_eq!(
         report.of(Check::Backlog).count(),
         0,
         "not read without Redis"
+    );
+}
+
+#[tokio::test]
+async fn doctor_tells_an_unreachable_database_from_a_missing_schema() {
+    let mut settings = data_settings(
+        &format!(
+            "postgres://roost:secret-password@127.0.0.1:{}/roost",
+            free_port()
+        ),
+        "test:doctor:",
+    );
+    settings.redis.url = "not a redis url".to_owned().into();
+    let report = data_report(&settings, data::Limits::default()).await;
+    finding(
+        &report,
+        Check::Schema,
+        Outcome::Fail,
+        &["127.0.0.1:", "not reachable"],
+    );
+    assert!(
+        !report.render().contains("secret-password"),
+        "no credential in the report"
+    );
+    assert!(!report.render().contains("migrate"), "{}", report.render());
+    finding(
+        &report,
+        Check::Redis,
+        Outcome::Fail,
+        &["not a valid Redis URL"],
     );
 }
