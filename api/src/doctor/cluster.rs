@@ -504,21 +504,18 @@ fn rollouts(deployments: &[Deployment], statefulsets: &[StatefulSet], report: &m
     }
 }
 
+const NO_STATUS: &str = "no status yet: the controller has not seen it";
+const NOT_OBSERVED: &str =
+    "its latest change is not observed by the controller yet (rollout not started)";
+
 /// kubectl's `DeploymentStatusViewer`: spec observed; not past its progress deadline; every
 /// replica updated; no old replica left; every updated replica available.
 fn deployment_rollout(d: &Deployment) -> (Outcome, String) {
     let Some(status) = d.status.as_ref() else {
-        return (
-            Outcome::Fail,
-            "no status yet: the controller has not seen it".to_owned(),
-        );
+        return (Outcome::Fail, NO_STATUS.to_owned());
     };
     if status.observed_generation < d.metadata.generation {
-        return (
-            Outcome::Fail,
-            "its latest change is not observed by the controller yet (rollout not started)"
-                .to_owned(),
-        );
+        return (Outcome::Fail, NOT_OBSERVED.to_owned());
     }
     let stalled = status.conditions.iter().flatten().find(|c| {
         c.type_ == "Progressing" && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
@@ -568,19 +565,12 @@ fn deployment_rollout(d: &Deployment) -> (Outcome, String) {
 /// sets roll out only when their pods are deleted: readiness alone is judged.
 fn statefulset_rollout(s: &StatefulSet) -> (Outcome, String) {
     let Some(status) = s.status.as_ref() else {
-        return (
-            Outcome::Fail,
-            "no status yet: the controller has not seen it".to_owned(),
-        );
+        return (Outcome::Fail, NO_STATUS.to_owned());
     };
     if status.observed_generation.unwrap_or(0) == 0
         || s.metadata.generation > status.observed_generation
     {
-        return (
-            Outcome::Fail,
-            "its latest change is not observed by the controller yet (rollout not started)"
-                .to_owned(),
-        );
+        return (Outcome::Fail, NOT_OBSERVED.to_owned());
     }
     let spec = s.spec.as_ref();
     let wanted = spec.and_then(|s| s.replicas).unwrap_or(1);

@@ -238,12 +238,16 @@ topologySpreadConstraints:
 {{- define "roost.egressCommon" -}}
 # DNS
 - to:
+    {{- if .Values.networkPolicy.dns.to }}
+    {{- toYaml .Values.networkPolicy.dns.to | nindent 4 }}
+    {{- else }}
     - namespaceSelector:
         matchLabels:
           kubernetes.io/metadata.name: kube-system
       podSelector:
         matchLabels:
           k8s-app: kube-dns
+    {{- end }}
   ports:
     - {protocol: UDP, port: 53}
     - {protocol: TCP, port: 53}
@@ -258,7 +262,11 @@ topologySpreadConstraints:
     - podSelector:
         matchLabels:
           cnpg.io/cluster: {{ include "roost.dbCluster" . }}
-  {{- end -}}
+  {{- end }}
+{{- with .Values.networkPolicy.extraEgress }}
+# networkPolicy.extraEgress
+{{ toYaml . }}
+{{- end -}}
 {{- end -}}
 
 {{/* How migrations run: `auto` is an init container with a CNPG cluster of the release. */}}
