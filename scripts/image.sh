@@ -5,7 +5,10 @@
 # running test stack: `roost-api migrate`, `serve` until /readyz is 200, `roost-ingest` until
 # an event sent through the API is stored, then both stop on SIGTERM within the grace period.
 #
-# Usage: scripts/image.sh  (after `scripts/stack.sh up test`; reads .roost/test/env)
+# Usage: scripts/image.sh [--from-source]  (after `scripts/stack.sh up test`; reads .roost/test/env)
+#   --from-source: build the default `runtime` target instead, compiling inside the image as
+#   `docker build .` does, on a stand-in for rust:1.95-bookworm (the local Debian base with gcc
+#   and the host's Rust toolchain mounted read-only for the build); minutes, not in `make test`.
 # Needs root (apt-get installs buildah, podman, runc and debootstrap when missing).
 # Caches under .roost/tools/containers (base images, storage); the check's own files under
 # .roost/test/image.
@@ -27,6 +30,13 @@ readonly DEBIAN_BASE=localhost/roost-debian:bookworm
 readonly RUNTIME_BASE=localhost/roost-runtime:cc
 readonly GRACE=30
 readonly API_ADDR=127.0.0.1:55580
+readonly BUILDER_BASE=localhost/roost-builder:bookworm
+FROM_SOURCE=0
+case "${1:-}" in
+"") ;;
+--from-source) FROM_SOURCE=1 ;;
+*) die "unknown argument ${1}; usage: scripts/image.sh [--from-source]" ;;
+esac
 mkdir -p "$TOOLS" "$STATE"
 
 # ------------------------------------------------------------------ tools --
@@ -100,19 +110,43 @@ if ! podman image exists "$RUNTIME_BASE"; then
 fi
 
 # ------------------------------------------------------------------ build --
-log "building roost-api and roost-ingest (debug; CI packages what it built)"
-cargo build --quiet --bin roost-api --bin roost-ingest
-BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug"
-rm -rf "$STATE/context"
-mkdir -p "$STATE/context/bin"
-cp "$BIN/roost-api" "$BIN/roost-ingest" "$STATE/context/bin/"
-strip --strip-debug "$STATE/context/bin/roost-api" "$STATE/context/bin/roost-ingest"
-log "buildah bud --target runtime-prebuilt"
-buildah bud --quiet --layers --force-rm -f "$REPO/Dockerfile" --target runtime-prebuilt \
-  --build-arg BIN_DIR=bin --build-arg RUNTIME_IMAGE="$RUNTIME_BASE" -t "$IMAGE" \
-  "$STATE/context" >/dev/null
+if [[ "$FROM_SOURCE" == 1 ]]; then
+  # rust:*-bookworm keeps its toolchain in /usr/local/{cargo,rustup}: the host's is mounted
+  # there (read-only) for each RUN, the cargo registry and target cache mounts stay writable;
+  # so is the host's CA bundle (this network's proxy), at build time only, never in the image.
+  if ! podman image exists "$BUILDER_BASE"; then
+    log "making the builder base (rust:1.95-bookworm stand-in: gcc, libc6-dev, CA bundle)"
+    printf 'FROM %s\nRUN apt-get update -q && apt-get install -y -q --no-install-recommends gcc libc6-dev ca-certificates && rm -rf /var/lib/apt/lists/*\nENV CARGO_HOME=/usr/local/cargo RUSTUP_HOME=/usr/local/rustup PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n' \
+      "$DEBIAN_BASE" >"$TOOLS/Builderfile"
+    buildah bud --quiet --layers --force-rm -f "$TOOLS/Builderfile" -t "$BUILDER_BASE" "$TOOLS" >/dev/null
+  fi
+  rustup_home="${RUSTUP_HOME:-$HOME/.rustup}"
+  cargo_bin="$(dirname "$(command -v cargo)")"
+  started=$SECONDS
+  log "buildah bud (the default target: compiled in the image; minutes when cold)"
+  buildah bud --quiet --layers --force-rm -f "$REPO/Dockerfile" \
+    --build-arg RUST_IMAGE="$BUILDER_BASE" --build-arg RUNTIME_IMAGE="$RUNTIME_BASE" \
+    -v "$rustup_home:/usr/local/rustup:ro" -v "$cargo_bin:/usr/local/cargo/bin:ro" \
+    -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
+    -t "$IMAGE" "$REPO" >/dev/null
+  log "built from source in $((SECONDS - started)) s"
+  what="release binaries, stripped"
+else
+  log "building roost-api and roost-ingest (debug; CI packages what it built)"
+  cargo build --quiet --bin roost-api --bin roost-ingest
+  BIN="${CARGO_TARGET_DIR:-$REPO/target}/debug"
+  rm -rf "$STATE/context"
+  mkdir -p "$STATE/context/bin"
+  cp "$BIN/roost-api" "$BIN/roost-ingest" "$STATE/context/bin/"
+  strip --strip-debug "$STATE/context/bin/roost-api" "$STATE/context/bin/roost-ingest"
+  log "buildah bud --target runtime-prebuilt"
+  buildah bud --quiet --layers --force-rm -f "$REPO/Dockerfile" --target runtime-prebuilt \
+    --build-arg BIN_DIR=bin --build-arg RUNTIME_IMAGE="$RUNTIME_BASE" -t "$IMAGE" \
+    "$STATE/context" >/dev/null
+  what="debug binaries, debug info stripped"
+fi
 size="$(podman image inspect "$IMAGE" --format '{{.Size}}')"
-log "image $IMAGE: $((size / 1024 / 1024)) MiB (debug binaries, debug info stripped)"
+log "image $IMAGE: $((size / 1024 / 1024)) MiB ($what)"
 [[ "$(podman image inspect "$IMAGE" --format '{{.Config.User}}')" == 65532:65532 ]] ||
   die "the image does not run as the non-root user 65532"
 
