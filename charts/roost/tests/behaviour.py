@@ -4,6 +4,7 @@ Checks what a reviewer would otherwise read the templates for:
 - every container, init container and hook container has the restricted security context;
 - every credential reaches the binaries as a file from a Secret (`*_FILE`), never as a value;
 - the CA secret, when used, is mounted with `ca.crt` only (never a key);
+- the startup probes outlast the binaries' wait for the database;
 - in `hook` mode the migration Job runs before install and upgrade; in `initContainer` mode
   the API migrates before it starts and there is no Job;
 - every NetworkPolicy selects pods the chart creates (or the CNPG cluster's instances);
@@ -187,6 +188,16 @@ def check(objects, profile):
             for trigger in obj["spec"]["triggers"]:
                 if trigger["type"] == "redis-streams" and set(trigger["metadata"]) != KEDA_REDIS_STREAMS:
                     fail(f"KEDA trigger keys {sorted(trigger['metadata'])}, want {sorted(KEDA_REDIS_STREAMS)}")
+        if obj["kind"] == "Deployment":
+            # The binaries listen only after waiting for PostgreSQL and their schema: the
+            # startup probe must outlast that wait, or a first install crash-loops.
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                env = {e["name"]: e.get("value") for e in container.get("env", [])}
+                wait = int(env.get("ROOST_DATABASE_STARTUP_WAIT_SECONDS", "0"))
+                probe = container["startupProbe"]
+                budget = probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+                if budget < wait + 30:
+                    fail(f'{obj["metadata"]["name"]}: the startup probe gives up after {budget} s, before the {wait} s database wait')
         if obj["kind"] == "Deployment" and obj["metadata"]["name"].endswith("-api"):
             grace = obj["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
             if grace < 5 + 25 + 5:
