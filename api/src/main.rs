@@ -54,8 +54,8 @@ enum Command {
         /// The release's namespace (default: the kubeconfig context's, or the pod's own).
         #[arg(long, short = 'n')]
         namespace: Option<String>,
-        /// The Helm release name.
-        #[arg(long, default_value = "roost")]
+        /// The Helm release name (the chart sets ROOST_HELM_RELEASE in the API pods).
+        #[arg(long, default_value = "roost", env = "ROOST_HELM_RELEASE")]
         release: String,
         /// Consumer-group lag, in stream entries, above which the backlog is a warning.
         #[arg(long, default_value_t = 10_000)]

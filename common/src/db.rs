@@ -83,9 +83,15 @@ pub async fn check_schema(pool: &PgPool) -> anyhow::Result<i64> {
             .await
             .context("reading the applied schema version (run `roost-api migrate` first)")?;
     let applied = applied.unwrap_or(0);
-    if applied != expected {
+    if applied < expected {
         anyhow::bail!(
             "database schema is at version {applied}, this binary expects {expected}: run `roost-api migrate`"
+        );
+    }
+    if applied > expected {
+        anyhow::bail!(
+            "database schema is at version {applied}, newer than this binary's {expected}: run the \
+             version of Roost that migrated it (migrations only go forward)"
         );
     }
     Ok(applied)

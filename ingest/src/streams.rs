@@ -9,8 +9,8 @@ use redis::{
     AsyncConnectionConfig, Client,
     aio::{ConnectionManager, MultiplexedConnection},
     streams::{
-        StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamInfoGroupsReply,
-        StreamPendingCountReply, StreamPendingReply, StreamReadReply,
+        StreamAutoClaimReply, StreamId, StreamInfoConsumersReply, StreamPendingCountReply,
+        StreamPendingReply, StreamReadReply,
     },
 };
 
@@ -311,7 +311,7 @@ pub struct StreamState {
 /// computed here: for each group, its oldest pending entry, or (nothing pending) the entry
 /// after the last one it was delivered; the minimum over groups.
 pub async fn state(conn: &mut ConnectionManager, stream: &str) -> redis::RedisResult<StreamState> {
-    let length: u64 = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
+    let (length, groups) = roost_common::stream::length_and_groups(conn, stream).await?;
     if length == 0 {
         return Ok(StreamState {
             length,
@@ -320,15 +320,10 @@ pub async fn state(conn: &mut ConnectionManager, stream: &str) -> redis::RedisRe
             trim_below: None,
         });
     }
-    let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
-        .arg("GROUPS")
-        .arg(stream)
-        .query_async(conn)
-        .await?;
     let mut pending = 0;
     let mut lag = 0;
     let mut trim_below: Option<(u64, u64)> = None;
-    for group in &groups.groups {
+    for group in &groups {
         pending += group.pending as u64;
         lag += group.lag.unwrap_or_default() as u64;
         let keep_from = if group.pending > 0 {

@@ -84,6 +84,10 @@ fn explain(error: &kube::Error, what: &str) -> String {
             "could not get credentials for the Kubernetes API to {what}: {}",
             chain(error)
         ),
+        kube::Error::SerdeError(_) => format!(
+            "the Kubernetes API gave an answer this doctor cannot read while trying to {what}: {}",
+            chain(error)
+        ),
         other => format!(
             "cannot reach the Kubernetes API to {what}: {}",
             chain(other)
@@ -95,15 +99,18 @@ fn forbidden(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.is_forbidden())
 }
 
+/// Any 404. For an unknown resource type (its CRD not installed) the API server answers a
+/// plain-text `404 page not found`, which kube turns into a Status with only the code set, so
+/// the code is what counts.
 fn not_found(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.is_not_found())
+    matches!(error, kube::Error::Api(status) if status.code == 404)
 }
 
 /// A 404 for a missing object names it in its details; one for an unknown resource type (the
 /// CRD is not installed) does not.
 fn missing_resource_type(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status)
-        if status.is_not_found()
+        if status.code == 404
             && status.details.as_ref().is_none_or(|d| d.name.is_empty()))
 }
 
@@ -183,19 +190,14 @@ pub async fn check(client: &kube::Client, release: &Release, report: &mut Report
             Vec::new()
         }
     };
-    let needs: BTreeSet<Need> = templates(&deployments, &statefulsets)
-        .filter_map(|(_, spec)| spec)
-        .flat_map(secret_needs)
-        .collect();
+    let needed = secrets_needed(&deployments, &statefulsets);
     let cnpg_secrets = [
         format!("{}-db-app", release.fullname),
         format!("{}-db-ca", release.fullname),
     ];
-    let uses_cnpg = needs
-        .iter()
-        .any(|(secret, _)| cnpg_secrets.contains(secret));
+    let uses_cnpg = cnpg_secrets.iter().any(|name| needed.contains_key(name));
     database(client, release, uses_cnpg, report).await;
-    secrets(client, release, &deployments, &statefulsets, report).await;
+    secrets(client, release, &needed, report).await;
     rollouts(&deployments, &statefulsets, report);
     pods(client, release, report).await;
     migrations(client, release, report).await;
@@ -355,17 +357,12 @@ fn secret_needs(spec: &PodSpec) -> BTreeSet<Need> {
     needs
 }
 
-/// Every Secret and key the release's workloads need exists (a missing one keeps pods in
-/// `ContainerCreating` or `CreateContainerConfigError`).
-async fn secrets(
-    client: &kube::Client,
-    release: &Release,
-    deployments: &[Deployment],
-    statefulsets: &[StatefulSet],
-    report: &mut Report,
-) {
-    // secret -> key (None: the Secret itself) -> the workloads that need it
-    let mut needed: BTreeMap<String, BTreeMap<Option<String>, BTreeSet<String>>> = BTreeMap::new();
+/// Secret -> key (None: the Secret itself) -> the workloads that need it.
+type Needed = BTreeMap<String, BTreeMap<Option<String>, BTreeSet<String>>>;
+
+/// What the workloads' pod templates mount or reference, by Secret.
+fn secrets_needed(deployments: &[Deployment], statefulsets: &[StatefulSet]) -> Needed {
+    let mut needed = Needed::new();
     for (workload, spec) in templates(deployments, statefulsets) {
         for (secret, key) in spec.map(secret_needs).unwrap_or_default() {
             needed
@@ -376,10 +373,16 @@ async fn secrets(
                 .insert(workload.clone());
         }
     }
+    needed
+}
+
+/// Every Secret and key the release's workloads need exists (a missing one keeps pods in
+/// `ContainerCreating` or `CreateContainerConfigError`).
+async fn secrets(client: &kube::Client, release: &Release, needed: &Needed, report: &mut Report) {
     let api = Api::<Secret>::namespaced(client.clone(), &release.namespace);
     let mut problems = 0;
     let mut unread = Vec::new();
-    for (name, keys) in &needed {
+    for (name, keys) in needed {
         let users = |key: Option<&String>| {
             let workloads: BTreeSet<&String> = match key {
                 Some(key) => keys.get(&Some(key.clone())).into_iter().flatten().collect(),
@@ -560,9 +563,9 @@ fn deployment_rollout(d: &Deployment) -> (Outcome, String) {
     }
 }
 
-/// kubectl's `StatefulSetStatusViewer`: spec observed; every replica ready; with a partition,
-/// the replicas above it updated; else the update revision is the current one. `OnDelete`
-/// sets roll out only when their pods are deleted: readiness alone is judged.
+/// kubectl's `StatefulSetStatusViewer`: spec observed; every replica ready; the replicas at or
+/// above the partition (0 unless set; the API server fills it in) updated. `OnDelete` sets
+/// roll out only when their pods are deleted: readiness alone is judged.
 fn statefulset_rollout(s: &StatefulSet) -> (Outcome, String) {
     let Some(status) = s.status.as_ref() else {
         return (Outcome::Fail, NO_STATUS.to_owned());
@@ -593,27 +596,17 @@ fn statefulset_rollout(s: &StatefulSet) -> (Outcome, String) {
         .and_then(|r| r.partition)
         .unwrap_or(0);
     let updated = status.updated_replicas.unwrap_or(0);
-    if partition > 0 {
-        if updated < wanted - partition {
-            return (
-                Outcome::Fail,
-                format!(
-                    "partitioned rollout not complete: {updated} of {} new replica(s) updated",
-                    wanted - partition
-                ),
-            );
-        }
-        return (
-            Outcome::Ok,
-            format!("{ready}/{wanted} replica(s) ready, partitioned rollout complete"),
-        );
-    }
-    if status.update_revision.is_some() && status.update_revision != status.current_revision {
+    if updated < wanted - partition {
+        let note = if partition > 0 {
+            format!(" (partition {partition})")
+        } else {
+            String::new()
+        };
         return (
             Outcome::Fail,
             format!(
-                "rolling update in progress: {updated} of {wanted} replica(s) at revision {}",
-                status.update_revision.as_deref().unwrap_or("?")
+                "rollout not complete: {updated} of {} replica(s) updated{note}",
+                wanted - partition
             ),
         );
     }
@@ -623,7 +616,9 @@ fn statefulset_rollout(s: &StatefulSet) -> (Outcome, String) {
 /// Why a running pod is not ready, from its conditions and container statuses (init
 /// containers first); None when it is ready.
 fn pod_problem(pod: &Pod) -> Option<String> {
-    let status = pod.status.as_ref()?;
+    let Some(status) = pod.status.as_ref() else {
+        return Some("no status yet".to_owned());
+    };
     let ready = status
         .conditions
         .iter()
@@ -632,9 +627,22 @@ fn pod_problem(pod: &Pod) -> Option<String> {
     if ready {
         return None;
     }
-    let suffix = |reason: Option<&str>| reason.map(|r| format!(" ({r})")).unwrap_or_default();
+    // Native sidecars (init containers that keep running) are judged like containers.
+    let sidecars: BTreeSet<&str> = pod
+        .spec
+        .iter()
+        .flat_map(|s| s.init_containers.iter().flatten())
+        .filter(|c| c.restart_policy.as_deref() == Some("Always"))
+        .map(|c| c.name.as_str())
+        .collect();
     for c in status.init_container_statuses.iter().flatten() {
         let state = c.state.as_ref();
+        if sidecars.contains(c.name.as_str()) {
+            if let Some(problem) = container_problem("sidecar", c) {
+                return Some(problem);
+            }
+            continue;
+        }
         if state.and_then(|s| s.running.as_ref()).is_some() {
             return Some(format!(
                 "init container {} has not finished{}",
@@ -675,9 +683,14 @@ fn pod_problem(pod: &Pod) -> Option<String> {
         None => format!(
             "not ready (phase {}{})",
             status.phase.as_deref().unwrap_or("unknown"),
-            suffix(status.reason.as_deref())
+            in_parentheses(status.reason.as_deref())
         ),
     })
+}
+
+/// ` (text)`, or nothing.
+fn in_parentheses(text: Option<&str>) -> String {
+    text.map(|t| format!(" ({t})")).unwrap_or_default()
 }
 
 /// A container that waits (with its reason, restarts and last exit) or exited unsuccessfully.
@@ -686,7 +699,6 @@ fn container_problem(
     c: &k8s_openapi::api::core::v1::ContainerStatus,
 ) -> Option<String> {
     let state = c.state.as_ref()?;
-    let suffix = |reason: Option<&str>| reason.map(|r| format!(" ({r})")).unwrap_or_default();
     if let Some(waiting) = &state.waiting {
         if waiting.reason.as_deref() == Some("PodInitializing") {
             return None;
@@ -695,13 +707,19 @@ fn container_problem(
             .last_state
             .as_ref()
             .and_then(|s| s.terminated.as_ref())
-            .map(|t| format!("; last exit {}{}", t.exit_code, suffix(t.reason.as_deref())))
+            .map(|t| {
+                format!(
+                    "; last exit {}{}",
+                    t.exit_code,
+                    in_parentheses(t.reason.as_deref())
+                )
+            })
             .unwrap_or_default();
         return Some(format!(
             "{kind} {} is waiting: {}{}, {} restart(s){last}",
             c.name,
             waiting.reason.as_deref().unwrap_or("no reason"),
-            suffix(waiting.message.as_deref()),
+            in_parentheses(waiting.message.as_deref()),
             c.restart_count
         ));
     }
@@ -711,7 +729,7 @@ fn container_problem(
             "{kind} {} exited with {}{}",
             c.name,
             terminated.exit_code,
-            suffix(terminated.reason.as_deref())
+            in_parentheses(terminated.reason.as_deref())
         )
     })
 }
@@ -945,11 +963,14 @@ async fn monitoring(client: &kube::Client, release: &Release, report: &mut Repor
         }
     };
     if prometheuses.is_empty() {
+        // Something other than the Prometheus Operator may read ServiceMonitors (Grafana
+        // Alloy, VictoriaMetrics): a warning, not a failure.
         report.add(
             Check::Monitoring,
-            Outcome::Fail,
-            "no Prometheus object in the cluster: nothing scrapes the release's monitors \
-             (install kube-prometheus-stack: k8s/bootstrap.sh)",
+            Outcome::Warn,
+            "no Prometheus object in the cluster: unless another agent reads ServiceMonitors, \
+             nothing scrapes the release's monitors (install kube-prometheus-stack: \
+             k8s/bootstrap.sh)",
         );
         return;
     }
@@ -1090,6 +1111,17 @@ mod tests {
         assert_eq!(Release::new("ns", "roost").fullname, "roost");
         assert_eq!(Release::new("ns", "prod").fullname, "prod-roost");
         let long = "a".repeat(70);
-        assert_eq!(Release::new("ns", &long).fullname.len(), 63);
+        assert_eq!(Release::new("ns", &long).fullname, "a".repeat(63));
+        // Cut at 63, then one trailing dash dropped (`trunc 63 | trimSuffix "-"`).
+        let dashed = format!("{}--x", "a".repeat(61));
+        assert_eq!(
+            Release::new("ns", &dashed).fullname,
+            format!("{}-", "a".repeat(61))
+        );
+        // Characters, not bytes: no panic inside a multi-byte character.
+        assert_eq!(
+            Release::new("ns", &"é".repeat(70)).fullname.chars().count(),
+            63
+        );
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use redis::streams::{StreamInfoConsumersReply, StreamInfoGroupsReply};
+use redis::streams::StreamInfoConsumersReply;
 use roost_common::settings::Settings;
 use roost_common::stream::{EVENTS_GROUP, JOBS_GROUP, Keys};
 use roost_common::{db, redis_client};
@@ -68,7 +68,7 @@ async fn schema(settings: &Settings, report: &mut Report) {
                 let _closed = conn.close().await;
                 db::check_schema(&pool).await.map_err(|e| format!("{e:#}"))
             }
-            Err(error) => Err(format!("not reachable: {error}")),
+            Err(error) => Err(connect_failure(&error)),
         };
         pool.close().await;
         version
@@ -92,16 +92,32 @@ async fn schema(settings: &Settings, report: &mut Report) {
     }
 }
 
+/// Why connecting failed: the server refused (credentials, database), TLS, or no answer.
+fn connect_failure(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => format!("answered but refused the connection: {db}"),
+        sqlx::Error::Tls(tls) => format!("TLS failed (check PGSSLMODE and PGSSLROOTCERT): {tls}"),
+        other => format!("not reachable: {other}"),
+    }
+}
+
 /// PING, then AOF state from `INFO persistence`; true when Redis answered.
 async fn redis(conn: &mut ConnectionManager, at: &str, report: &mut Report) -> bool {
     let ping = tokio::time::timeout(TIMEOUT, redis::cmd("PING").query_async::<String>(conn)).await;
     match ping {
         Ok(Ok(_)) => {}
         Ok(Err(error)) => {
+            let why = match error.kind() {
+                redis::ErrorKind::AuthenticationFailed => {
+                    "refused the password (check ROOST_REDIS_URL)"
+                }
+                _ if error.is_io_error() || error.is_timeout() => "is not reachable",
+                _ => "answered PING with an error",
+            };
             report.add(
                 Check::Redis,
                 Outcome::Fail,
-                format!("Redis at {at} is not reachable: {error}"),
+                format!("Redis at {at} {why}: {error}"),
             );
             return false;
         }
@@ -181,16 +197,11 @@ async fn backlog(
     report: &mut Report,
 ) {
     let read = tokio::time::timeout(TIMEOUT, async {
-        let length: u64 = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
+        let (length, groups) = roost_common::stream::length_and_groups(conn, stream).await?;
         if length == 0 {
             return redis::RedisResult::Ok((length, None));
         }
-        let groups: StreamInfoGroupsReply = redis::cmd("XINFO")
-            .arg("GROUPS")
-            .arg(stream)
-            .query_async(conn)
-            .await?;
-        let Some(info) = groups.groups.into_iter().find(|g| g.name == group) else {
+        let Some(info) = groups.into_iter().find(|g| g.name == group) else {
             return Ok((length, Some((None, Vec::new()))));
         };
         let consumers: StreamInfoConsumersReply = redis::cmd("XINFO")

@@ -3,7 +3,7 @@
 //! objects), one test per failure it reports; the data checks against the real test
 //! PostgreSQL and Redis.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
@@ -135,7 +135,7 @@ impl Fixture {
             "apiVersion": "apps/v1", "kind": "StatefulSet",
             "metadata": {"name": "roost-redis", "namespace": NS, "generation": 2, "labels": labels("redis")},
             "spec": {"replicas": 1, "serviceName": "roost-redis", "selector": {"matchLabels": labels("redis")},
-                     "updateStrategy": {"type": "RollingUpdate"},
+                     "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
                      "template": {"metadata": {"labels": labels("redis")},
                                   "spec": {"containers": [{"name": "redis", "image": "redis"}],
                                            "volumes": [secret_volume("password", "roost-redis", &["password"])]}}},
@@ -149,7 +149,6 @@ impl Fixture {
         for (name, keys) in [
             ("roost-secrets", &["jwt-secret", "admin-token"][..]),
             ("roost-db-app", &["uri", "password", "username"][..]),
-            ("roost-db-ca", &["ca.crt", "ca.key"][..]),
             ("roost-redis", &["url", "password"][..]),
         ] {
             put(format!("{CORE}/secrets/{name}"), secret(name, keys));
@@ -224,7 +223,10 @@ impl Fixture {
             json!({"apiVersion": "v1", "kind": "Namespace",
                    "metadata": {"name": NS, "labels": {"kubernetes.io/metadata.name": NS}}}),
         );
-        Self(objects)
+        let mut fixture = Self(objects);
+        // The chart's doctor Role never reads the CA Secret (it holds the CA key).
+        fixture.fail(&format!("{CORE}/secrets/roost-db-ca"), 403, "Forbidden");
+        fixture
     }
 
     /// Edits the object at `path` in place.
@@ -264,12 +266,28 @@ impl Fixture {
 
     /// Serves the fixture on loopback and runs the doctor's Kubernetes checks against it.
     async fn doctor(&self) -> Report {
+        self.doctor_logged().await.0
+    }
+
+    /// [`Fixture::doctor`], with every request the doctor made (method and path).
+    async fn doctor_logged(&self) -> (Report, Vec<(String, String)>) {
         let objects = Arc::new(self.0.clone());
+        let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let server_log = log.clone();
         let server = HttpServer::new(move || {
             let objects = objects.clone();
+            let log = server_log.clone();
             App::new().default_service(web::to(move |req: HttpRequest| {
                 let objects = objects.clone();
+                let log = log.clone();
                 async move {
+                    log.lock()
+                        .unwrap()
+                        .push((req.method().to_string(), req.path().to_owned()));
+                    // The doctor only reads.
+                    if req.method() != actix_web::http::Method::GET {
+                        return HttpResponse::MethodNotAllowed().finish();
+                    }
                     let selector = url::form_urlencoded::parse(req.query_string().as_bytes())
                         .find(|(k, _)| k == "labelSelector")
                         .map(|(_, v)| format!("?{v}"))
@@ -279,11 +297,11 @@ impl Fixture {
                             actix_web::http::StatusCode::from_u16(*status).unwrap(),
                         )
                         .json(body),
-                        None => HttpResponse::NotFound().json(json!({
-                            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                            "message": format!("the server could not find the requested resource ({})", req.path()),
-                            "reason": "NotFound", "code": 404
-                        })),
+                        // What the API server answers for a path it has no handler for, e.g.
+                        // a resource type whose CRD is not installed: plain text, no Status.
+                        None => HttpResponse::NotFound()
+                            .content_type("text/plain; charset=utf-8")
+                            .body("404 page not found\n"),
                     }
                 }
             }))
@@ -297,7 +315,8 @@ impl Fixture {
         tokio::spawn(server);
         let report = doctor_at(&format!("http://127.0.0.1:{port}")).await;
         handle.stop(false).await;
-        report
+        let requests = log.lock().unwrap().clone();
+        (report, requests)
     }
 }
 
@@ -342,6 +361,62 @@ fn failure(report: &Report, check: Check, says: &[&str]) {
     );
 }
 
+/// (API group, resource, verb, Role or ClusterRole) of a request path, as RBAC sees it.
+fn rbac_request(path: &str) -> (String, String, String, String) {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (group, rest) = match parts.as_slice() {
+        ["api", "v1", rest @ ..] => ("core".to_owned(), rest.to_vec()),
+        ["apis", group, _version, rest @ ..] => ((*group).to_owned(), rest.to_vec()),
+        _ => panic!("unexpected path {path}"),
+    };
+    let (scope, resource, name) = match rest.as_slice() {
+        ["namespaces", _, resource] => ("Role", *resource, None),
+        ["namespaces", _, resource, name] => ("Role", *resource, Some(*name)),
+        ["namespaces", name] => ("ClusterRole", "namespaces", Some(*name)),
+        [resource] => ("ClusterRole", *resource, None),
+        _ => panic!("unexpected path {path}"),
+    };
+    let verb = if name.is_some() { "get" } else { "list" };
+    (
+        group,
+        resource.to_owned(),
+        verb.to_owned(),
+        scope.to_owned(),
+    )
+}
+
+#[actix_web::test]
+async fn doctor_makes_only_the_requests_the_chart_grants() {
+    let (_, requests) = Fixture::healthy().doctor_logged().await;
+    assert!(
+        requests.iter().all(|(method, _)| method == "GET"),
+        "{requests:?}"
+    );
+    let made: BTreeSet<_> = requests
+        .iter()
+        .map(|(_, path)| rbac_request(path))
+        .collect();
+    let catalogue = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../charts/roost/tests/doctor-requests.txt"
+    ))
+    .unwrap();
+    let granted: BTreeSet<_> = catalogue
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (
+                f[0].to_owned(),
+                f[1].to_owned(),
+                f[2].to_owned(),
+                f[3].to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(made, granted, "charts/roost/tests/doctor-requests.txt");
+}
+
 #[actix_web::test]
 async fn doctor_finds_nothing_wrong_with_a_healthy_release() {
     let report = Fixture::healthy().doctor().await;
@@ -370,7 +445,8 @@ async fn doctor_finds_nothing_wrong_with_a_healthy_release() {
         "primary roost-db-1",
         "ServiceMonitor roost-api is selected by Prometheus monitoring/kube-prometheus-stack-prometheus",
         "PodMonitor roost-db is selected",
-        "4 secret(s)",
+        "3 secret(s) with every key the workloads mount: roost-db-app, roost-redis, roost-secrets",
+        "not allowed to read secret(s) roost-db-ca",
         "4 pod(s), every one ready",
         "migration job roost-migrate completed",
     ] {
@@ -422,10 +498,10 @@ async fn doctor_names_each_request_its_account_may_not_make() {
             "not allowed to read CloudNativePG cluster roost-db",
         ),
         (
-            format!("{CORE}/secrets/roost-db-ca"),
+            format!("{CORE}/secrets/roost-db-app"),
             Check::Secrets,
             Outcome::Skip,
-            "not allowed to read secret(s) roost-db-ca",
+            "not allowed to read secret(s) roost-db-app, roost-db-ca",
         ),
         (
             format!("{CORE}/pods{RELEASE}"),
@@ -467,10 +543,16 @@ async fn doctor_names_each_request_its_account_may_not_make() {
     }
     // The secrets it may read are still checked.
     let report = Fixture::healthy()
-        .fail(&format!("{CORE}/secrets/roost-db-ca"), 403, "Forbidden")
+        .fail(&format!("{CORE}/secrets/roost-db-app"), 403, "Forbidden")
         .doctor()
         .await;
-    finding(&report, Check::Secrets, Outcome::Ok, &["3 secret(s)"]);
+    finding(&report, Check::Secrets, Outcome::Ok, &["2 secret(s)"]);
+    // Expired credentials.
+    let report = Fixture::healthy()
+        .fail(&format!("{APPS}/deployments{RELEASE}"), 401, "Unauthorized")
+        .doctor()
+        .await;
+    failure(&report, Check::Kubernetes, &["refused the credentials"]);
 }
 
 #[actix_web::test]
@@ -656,8 +738,8 @@ async fn doctor_reports_an_incomplete_statefulset_rollout() {
             "statefulset roost-redis: not rolled out: 0 of 1 replica(s) ready",
         ),
         (
-            |l| l["items"][0]["status"]["updateRevision"] = json!("r2"),
-            "statefulset roost-redis: rolling update in progress: 1 of 1 replica(s) at revision r2",
+            |l| l["items"][0]["status"]["updatedReplicas"] = json!(0),
+            "statefulset roost-redis: rollout not complete: 0 of 1 replica(s) updated",
         ),
         (
             |l| l["items"][0]["status"]["observedGeneration"] = json!(1),
@@ -691,7 +773,19 @@ async fn doctor_reports_an_incomplete_statefulset_rollout() {
     failure(
         &report,
         Check::Rollouts,
-        &["partitioned rollout not complete: 0 of 1 new replica(s) updated"],
+        &["rollout not complete: 0 of 1 replica(s) updated (partition 2)"],
+    );
+    // No status at all yet.
+    let report = Fixture::healthy()
+        .edit(&format!("{APPS}/deployments{RELEASE}"), |l| {
+            l["items"][1].as_object_mut().unwrap().remove("status");
+        })
+        .doctor()
+        .await;
+    failure(
+        &report,
+        Check::Rollouts,
+        &["deployment roost-ingest: no status yet"],
     );
 }
 
@@ -892,10 +986,135 @@ async fn doctor_reports_monitors_no_prometheus_selects() {
         .edit(&path, |l| l["items"] = json!([]))
         .doctor()
         .await;
+    // Another agent may read ServiceMonitors: a warning.
+    assert_eq!(report.count(Outcome::Fail), 0, "{report:#?}");
+    finding(
+        &report,
+        Check::Monitoring,
+        Outcome::Warn,
+        &["no Prometheus object in the cluster"],
+    );
+}
+
+#[actix_web::test]
+async fn doctor_skips_what_the_release_does_not_have() {
+    // Init-container migrations: no Job.
+    let report = Fixture::healthy()
+        .edit(JOBS, |l| l["items"] = json!([]))
+        .doctor()
+        .await;
+    finding(
+        &report,
+        Check::Migrations,
+        Outcome::Skip,
+        &["no migration Job"],
+    );
+    // No Prometheus Operator: its resource types are unknown (a plain-text 404).
+    let report = Fixture::healthy()
+        .remove(&format!(
+            "{MONITORING}/namespaces/roost/servicemonitors{RELEASE}"
+        ))
+        .remove(&format!(
+            "{MONITORING}/namespaces/roost/podmonitors{RELEASE}"
+        ))
+        .doctor()
+        .await;
+    assert_eq!(report.count(Outcome::Fail), 0, "{report:#?}");
+    finding(
+        &report,
+        Check::Monitoring,
+        Outcome::Skip,
+        &["no ServiceMonitor or PodMonitor"],
+    );
+}
+
+#[actix_web::test]
+async fn doctor_applies_prometheus_namespace_selectors() {
+    let path = format!("{MONITORING}/prometheuses");
+    let by_team = |l: &mut Value| {
+        l["items"][0]["spec"]["serviceMonitorNamespaceSelector"] =
+            json!({"matchLabels": {"team": "roost"}});
+    };
+    // The namespace carries the label: selected.
+    let report = Fixture::healthy()
+        .edit(&path, by_team)
+        .edit("/api/v1/namespaces/roost", |n| {
+            n["metadata"]["labels"]["team"] = json!("roost")
+        })
+        .doctor()
+        .await;
+    assert_eq!(report.count(Outcome::Fail), 0, "{report:#?}");
+    // It does not: both ServiceMonitors unselected, with the namespace advice.
+    let report = Fixture::healthy().edit(&path, by_team).doctor().await;
+    let failures: Vec<_> = report
+        .of(Check::Monitoring)
+        .filter(|f| f.outcome == Outcome::Fail)
+        .collect();
+    assert_eq!(failures.len(), 2, "{report:#?}");
+    assert!(
+        failures[0]
+            .message
+            .contains("looks in namespaces with labels team=roost"),
+        "{}",
+        failures[0].message
+    );
+    assert!(
+        failures[0]
+            .message
+            .contains("or label namespace roost to match)")
+    );
+    // The namespace may not be read: said so.
+    let report = Fixture::healthy()
+        .edit(&path, by_team)
+        .fail("/api/v1/namespaces/roost", 403, "Forbidden")
+        .doctor()
+        .await;
+    let unselected = report
+        .of(Check::Monitoring)
+        .find(|f| f.outcome == Outcome::Fail)
+        .unwrap();
+    assert!(
+        unselected.message.contains("its labels could not be read"),
+        "{}",
+        unselected.message
+    );
+    // A selector the doctor cannot read.
+    let report = Fixture::healthy()
+        .edit(&path, |l| {
+            l["items"][0]["spec"]["podMonitorSelector"] =
+                json!({"matchExpressions": [{"key": "a", "operator": "Sometimes", "values": ["b"]}]});
+        })
+        .doctor()
+        .await;
     failure(
         &report,
         Check::Monitoring,
-        &["no Prometheus object in the cluster"],
+        &[
+            "PodMonitor roost-db is not selected",
+            "unreadable label selector",
+        ],
+    );
+}
+
+#[actix_web::test]
+async fn doctor_reports_a_pod_not_ready_for_no_container_reason() {
+    let report = Fixture::healthy()
+        .edit(&format!("{CORE}/pods{RELEASE}"), |l| {
+            let pod = &mut l["items"][0];
+            pod["status"]["conditions"][0]["status"] = json!("False");
+            pod["status"]["reason"] = json!("NodeLost");
+            pod["status"]["phase"] = json!("Unknown");
+            pod["status"]
+                .as_object_mut()
+                .unwrap()
+                .remove("containerStatuses");
+        })
+        .doctor()
+        .await;
+    failure(
+        &report,
+        Check::Pods,
+        &["pod roost-api-7d9f-a: not ready (phase Unknown (NodeLost))"],
     );
 }
 

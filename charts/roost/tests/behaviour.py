@@ -15,6 +15,7 @@ Checks what a reviewer would otherwise read the templates for:
 Usage: python behaviour.py RENDERED.yaml PROFILE
 """
 
+import os
 import sys
 
 import yaml
@@ -26,20 +27,13 @@ NEEDS = {
     "ingest": {"ROOST_DATABASE_URL", "ROOST_REDIS_URL"},
     "migrate": {"ROOST_DATABASE_URL"},
 }
-# The requests `roost-api doctor` makes (api/src/doctor/cluster.rs): (API group, resource,
-# verb, Role or ClusterRole); a rule missing here would turn a check into "not allowed".
-DOCTOR_REQUESTS = [
-    ("apps", "deployments", "list", "Role"),
-    ("apps", "statefulsets", "list", "Role"),
-    ("", "pods", "list", "Role"),
-    ("batch", "jobs", "list", "Role"),
-    ("monitoring.coreos.com", "servicemonitors", "list", "Role"),
-    ("monitoring.coreos.com", "podmonitors", "list", "Role"),
-    ("postgresql.cnpg.io", "clusters", "get", "Role"),
-    ("", "secrets", "get", "Role"),
-    ("monitoring.coreos.com", "prometheuses", "list", "ClusterRole"),
-    ("", "namespaces", "get", "ClusterRole"),
-]
+# The requests `roost-api doctor` makes: (API group, resource, verb, Role or ClusterRole), from
+# doctor-requests.txt (which the doctor's own tests hold it to).
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "doctor-requests.txt"), encoding="utf-8") as f:
+    DOCTOR_REQUESTS = [
+        ("" if group == "core" else group, resource, verb, scope)
+        for group, resource, verb, scope in (line.split() for line in f if line.strip() and not line.startswith("#"))
+    ]
 # The keys KEDA's redis-streams scaler reads (keda.sh/docs/scalers/redis-streams).
 KEDA_REDIS_STREAMS = {"address", "stream", "consumerGroup", "lagCount"}
 RESTRICTED = {
