@@ -52,10 +52,15 @@ enum Command {
     /// Exits 1 when a check fails or nothing could be checked.
     Doctor {
         /// The release's namespace (default: the kubeconfig context's, or the pod's own).
-        #[arg(long, short = 'n')]
+        #[arg(long, short = 'n', value_parser = clap::builder::NonEmptyStringValueParser::new())]
         namespace: Option<String>,
         /// The Helm release name (the chart sets ROOST_HELM_RELEASE in the API pods).
-        #[arg(long, default_value = "roost", env = "ROOST_HELM_RELEASE")]
+        #[arg(
+            long,
+            default_value = "roost",
+            env = "ROOST_HELM_RELEASE",
+            value_parser = clap::builder::NonEmptyStringValueParser::new()
+        )]
         release: String,
         /// Consumer-group lag, in stream entries, above which the backlog is a warning.
         #[arg(long, default_value_t = 10_000)]
