@@ -65,12 +65,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------- tools --
-if ! command -v wrk >/dev/null 2>&1; then
-  [[ "$(id -u)" -eq 0 ]] || die "wrk is not installed; run as root or: apt-get install wrk"
-  log "installing wrk"
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk curl >&2
-fi
+command -v wrk >/dev/null 2>&1 || scripts/install-deps.sh wrk curl
 command -v curl >/dev/null 2>&1 || die "curl is required"
 
 scripts/stack.sh up bench

