@@ -7,158 +7,80 @@ use actix_web::{HttpResponse, ResponseError, http::StatusCode};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// Every error code the API answers with. The strings are part of the contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
-    ValidationFailed,
-    MalformedBody,
-    PayloadTooLarge,
-    InvalidCursor,
-    NotFound,
-    MethodNotAllowed,
-    Unauthorized,
-    Forbidden,
-    UsernameTaken,
-    EmailTaken,
-    WeakPassword,
-    PasswordMismatch,
-    InvalidCredentials,
-    TooManyAttempts,
-    UserNotFound,
-    CannotSubscribeToSelf,
-    SubscriptionLimitReached,
-    PostNotFound,
-    CannotRepost,
-    AlreadyReposted,
-    CannotQuote,
-    DailyPostLimit,
-    TooManyUsernames,
-    UnknownUsernames,
-    InvalidApiKey,
-    InvalidSchema,
-    UrlNotAllowed,
-    ApplicationExists,
-    UnsupportedMediaType,
-    NotAcceptable,
-    HeadersTooLarge,
-    RequestTimeout,
-    Unavailable,
-    Internal,
+/// Defines [`Code`] from one row per code: variant, code string (part of the contract),
+/// HTTP status, problem title. Everything about a code is written once, here (the pattern of
+/// Meilisearch's error codes); DOCS.md's error table is checked against it by a test.
+macro_rules! codes {
+    ($($variant:ident => $code:literal, $status:ident, $title:literal;)*) => {
+        /// Every error code the API answers with. The strings are part of the contract.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Code {
+            $($variant,)*
+        }
+
+        impl Code {
+            /// Every code, in table order.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The stable machine code (`code` and the end of `type` in a problem).
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $code,)*
+                }
+            }
+
+            /// The HTTP status every answer with this code has.
+            pub fn status(self) -> StatusCode {
+                match self {
+                    $(Self::$variant => StatusCode::$status,)*
+                }
+            }
+
+            /// The problem's fixed `title`.
+            pub fn title(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $title,)*
+                }
+            }
+        }
+    };
 }
 
-impl Code {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ValidationFailed => "validation_failed",
-            Self::MalformedBody => "malformed_body",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::InvalidCursor => "invalid_cursor",
-            Self::NotFound => "not_found",
-            Self::MethodNotAllowed => "method_not_allowed",
-            Self::Unauthorized => "unauthorized",
-            Self::Forbidden => "forbidden",
-            Self::UsernameTaken => "username_taken",
-            Self::EmailTaken => "email_taken",
-            Self::WeakPassword => "weak_password",
-            Self::PasswordMismatch => "password_mismatch",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::TooManyAttempts => "too_many_attempts",
-            Self::UserNotFound => "user_not_found",
-            Self::CannotSubscribeToSelf => "cannot_subscribe_to_self",
-            Self::SubscriptionLimitReached => "subscription_limit_reached",
-            Self::PostNotFound => "post_not_found",
-            Self::CannotRepost => "cannot_repost",
-            Self::AlreadyReposted => "already_reposted",
-            Self::CannotQuote => "cannot_quote",
-            Self::DailyPostLimit => "daily_post_limit",
-            Self::TooManyUsernames => "too_many_usernames",
-            Self::UnknownUsernames => "unknown_usernames",
-            Self::InvalidApiKey => "invalid_api_key",
-            Self::InvalidSchema => "invalid_schema",
-            Self::UrlNotAllowed => "url_not_allowed",
-            Self::ApplicationExists => "application_exists",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::NotAcceptable => "not_acceptable",
-            Self::HeadersTooLarge => "headers_too_large",
-            Self::RequestTimeout => "request_timeout",
-            Self::Unavailable => "unavailable",
-            Self::Internal => "internal_error",
-        }
-    }
-
-    pub fn status(self) -> StatusCode {
-        match self {
-            Self::ValidationFailed
-            | Self::WeakPassword
-            | Self::PasswordMismatch
-            | Self::CannotSubscribeToSelf
-            | Self::SubscriptionLimitReached
-            | Self::CannotRepost
-            | Self::CannotQuote
-            | Self::TooManyUsernames
-            | Self::UnknownUsernames
-            | Self::InvalidSchema
-            | Self::UrlNotAllowed => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::MalformedBody | Self::InvalidCursor => StatusCode::BAD_REQUEST,
-            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NotFound | Self::UserNotFound | Self::PostNotFound => StatusCode::NOT_FOUND,
-            Self::Unauthorized | Self::InvalidCredentials | Self::InvalidApiKey => {
-                StatusCode::UNAUTHORIZED
-            }
-            Self::Forbidden => StatusCode::FORBIDDEN,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::UsernameTaken
-            | Self::EmailTaken
-            | Self::AlreadyReposted
-            | Self::ApplicationExists => StatusCode::CONFLICT,
-            Self::TooManyAttempts | Self::DailyPostLimit => StatusCode::TOO_MANY_REQUESTS,
-            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
-            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
-            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        }
-    }
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Self::ValidationFailed => "Validation failed",
-            Self::MalformedBody => "Malformed request body",
-            Self::PayloadTooLarge => "Payload too large",
-            Self::InvalidCursor => "Invalid cursor",
-            Self::NotFound => "Not found",
-            Self::MethodNotAllowed => "Method not allowed",
-            Self::Unauthorized => "Unauthorized",
-            Self::Forbidden => "Forbidden",
-            Self::UsernameTaken => "Username taken",
-            Self::EmailTaken => "E-mail address taken",
-            Self::WeakPassword => "Weak password",
-            Self::PasswordMismatch => "Passwords do not match",
-            Self::InvalidCredentials => "Invalid credentials",
-            Self::TooManyAttempts => "Too many attempts",
-            Self::UserNotFound => "User not found",
-            Self::CannotSubscribeToSelf => "Cannot subscribe to yourself",
-            Self::SubscriptionLimitReached => "Subscription limit reached",
-            Self::PostNotFound => "Post not found",
-            Self::CannotRepost => "Cannot repost",
-            Self::AlreadyReposted => "Already reposted",
-            Self::CannotQuote => "Cannot quote",
-            Self::DailyPostLimit => "Daily post limit reached",
-            Self::TooManyUsernames => "Too many usernames",
-            Self::UnknownUsernames => "Unknown usernames",
-            Self::InvalidApiKey => "Invalid API key",
-            Self::InvalidSchema => "Invalid JSON Schema",
-            Self::UrlNotAllowed => "URL not allowed",
-            Self::ApplicationExists => "Application name taken",
-            Self::UnsupportedMediaType => "Unsupported media type",
-            Self::NotAcceptable => "Not acceptable",
-            Self::HeadersTooLarge => "Request header fields too large",
-            Self::RequestTimeout => "Request timeout",
-            Self::Unavailable => "Service unavailable",
-            Self::Internal => "Internal server error",
-        }
-    }
+codes! {
+    ValidationFailed => "validation_failed", UNPROCESSABLE_ENTITY, "Validation failed";
+    MalformedBody => "malformed_body", BAD_REQUEST, "Malformed request body";
+    PayloadTooLarge => "payload_too_large", PAYLOAD_TOO_LARGE, "Payload too large";
+    InvalidCursor => "invalid_cursor", BAD_REQUEST, "Invalid cursor";
+    NotFound => "not_found", NOT_FOUND, "Not found";
+    MethodNotAllowed => "method_not_allowed", METHOD_NOT_ALLOWED, "Method not allowed";
+    Unauthorized => "unauthorized", UNAUTHORIZED, "Unauthorized";
+    Forbidden => "forbidden", FORBIDDEN, "Forbidden";
+    UsernameTaken => "username_taken", CONFLICT, "Username taken";
+    EmailTaken => "email_taken", CONFLICT, "E-mail address taken";
+    WeakPassword => "weak_password", UNPROCESSABLE_ENTITY, "Weak password";
+    PasswordMismatch => "password_mismatch", UNPROCESSABLE_ENTITY, "Passwords do not match";
+    InvalidCredentials => "invalid_credentials", UNAUTHORIZED, "Invalid credentials";
+    TooManyAttempts => "too_many_attempts", TOO_MANY_REQUESTS, "Too many attempts";
+    UserNotFound => "user_not_found", NOT_FOUND, "User not found";
+    CannotSubscribeToSelf => "cannot_subscribe_to_self", UNPROCESSABLE_ENTITY, "Cannot subscribe to yourself";
+    SubscriptionLimitReached => "subscription_limit_reached", UNPROCESSABLE_ENTITY, "Subscription limit reached";
+    PostNotFound => "post_not_found", NOT_FOUND, "Post not found";
+    CannotRepost => "cannot_repost", UNPROCESSABLE_ENTITY, "Cannot repost";
+    AlreadyReposted => "already_reposted", CONFLICT, "Already reposted";
+    CannotQuote => "cannot_quote", UNPROCESSABLE_ENTITY, "Cannot quote";
+    DailyPostLimit => "daily_post_limit", TOO_MANY_REQUESTS, "Daily post limit reached";
+    TooManyUsernames => "too_many_usernames", UNPROCESSABLE_ENTITY, "Too many usernames";
+    UnknownUsernames => "unknown_usernames", UNPROCESSABLE_ENTITY, "Unknown usernames";
+    InvalidApiKey => "invalid_api_key", UNAUTHORIZED, "Invalid API key";
+    InvalidSchema => "invalid_schema", UNPROCESSABLE_ENTITY, "Invalid JSON Schema";
+    UrlNotAllowed => "url_not_allowed", UNPROCESSABLE_ENTITY, "URL not allowed";
+    ApplicationExists => "application_exists", CONFLICT, "Application name taken";
+    UnsupportedMediaType => "unsupported_media_type", UNSUPPORTED_MEDIA_TYPE, "Unsupported media type";
+    NotAcceptable => "not_acceptable", NOT_ACCEPTABLE, "Not acceptable";
+    HeadersTooLarge => "headers_too_large", REQUEST_HEADER_FIELDS_TOO_LARGE, "Request header fields too large";
+    RequestTimeout => "request_timeout", REQUEST_TIMEOUT, "Request timeout";
+    Unavailable => "unavailable", SERVICE_UNAVAILABLE, "Service unavailable";
+    Internal => "internal_error", INTERNAL_SERVER_ERROR, "Internal server error";
 }
 
 /// One invalid input field.
@@ -403,6 +325,32 @@ mod tests {
         ]);
         assert_eq!(e.code.status(), StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(e.detail, "title: is required; text: is too long");
+    }
+
+    /// DOCS.md's "Error codes" table lists exactly the codes of [`Code`], each with its status.
+    #[test]
+    fn the_docs_error_table_matches_the_codes() {
+        let docs =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../DOCS.md")).unwrap();
+        let section = docs
+            .split("### Error codes")
+            .nth(1)
+            .expect("DOCS.md has an \"Error codes\" section");
+        let section = section.split("\n#").next().unwrap_or(section);
+        let documented: std::collections::BTreeSet<(String, u16)> = section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let code = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                Some((code.to_owned(), cells.get(2)?.parse().ok()?))
+            })
+            .collect();
+        let defined: std::collections::BTreeSet<(String, u16)> = Code::ALL
+            .iter()
+            .map(|c| (c.as_str().to_owned(), c.status().as_u16()))
+            .collect();
+        assert_eq!(documented, defined, "DOCS.md's error table against Code");
+        assert_eq!(defined.len(), Code::ALL.len(), "each code string once");
     }
 
     #[test]
