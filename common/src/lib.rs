@@ -3,6 +3,7 @@
 //! vocabulary and the shutdown signal.
 
 pub mod db;
+pub mod label;
 pub mod metrics;
 pub mod netpolicy;
 pub mod outbox;

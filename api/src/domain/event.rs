@@ -19,8 +19,6 @@ use super::json_escape;
 pub const MAX_BATCH: usize = 1000;
 /// Largest request body, after decoding any `Content-Encoding`.
 pub const MAX_BODY: usize = 1024 * 1024;
-/// Longest category or name, in characters.
-const MAX_LABEL: usize = 100;
 
 /// Why a whole request is refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -175,17 +173,10 @@ fn uuid_field(field: &str, value: Value, problems: &mut Vec<String>) -> Option<U
 fn label(field: &str, value: Option<Value>, problems: &mut Vec<String>) -> Option<String> {
     let problem = match value {
         None | Some(Value::Null) => "is required",
-        Some(Value::String(s)) => {
-            if s.trim().is_empty() {
-                "must not be empty"
-            } else if s.chars().count() > MAX_LABEL {
-                "must be at most 100 characters"
-            } else if s.chars().any(char::is_control) {
-                "must not contain control characters"
-            } else {
-                return Some(s);
-            }
-        }
+        Some(Value::String(s)) => match roost_common::label::problem(&s) {
+            Some(problem) => problem,
+            None => return Some(s),
+        },
         Some(_) => "must be a string",
     };
     problems.push(format!("{field}: {problem}"));

@@ -65,22 +65,16 @@ pub struct ApplicationItem {
     revoked_at: Option<DateTime<Utc>>,
 }
 
-/// Checks an application name: 1–100 characters, no control characters.
+/// Checks an application name, trimmed: a label (`roost_common::label`).
 pub fn parse_app_name(raw: Option<&str>) -> Result<String, FieldError> {
     let name = raw.map(str::trim).unwrap_or_default();
     if name.is_empty() {
         return Err(FieldError::new("name", "is required"));
     }
-    if name.chars().count() > 100 {
-        return Err(FieldError::new("name", "must be at most 100 characters"));
+    match roost_common::label::problem(name) {
+        Some(problem) => Err(FieldError::new("name", problem)),
+        None => Ok(name.to_owned()),
     }
-    if name.chars().any(char::is_control) {
-        return Err(FieldError::new(
-            "name",
-            "must not contain control characters",
-        ));
-    }
-    Ok(name.to_owned())
 }
 
 /// Registers a client application and returns its API key (shown only this once).
@@ -230,14 +224,10 @@ pub async fn put_event_type(
 }
 
 fn label(field: &str, value: &str) -> Result<(), FieldError> {
-    if value.trim().is_empty() || value.chars().count() > 100 || value.chars().any(char::is_control)
-    {
-        return Err(FieldError::new(
-            field,
-            "must be 1 to 100 characters without control characters",
-        ));
+    match roost_common::label::problem(value) {
+        Some(problem) => Err(FieldError::new(field, problem)),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// Every registered event type.
