@@ -20,7 +20,10 @@ use std::{net::TcpListener, sync::Arc};
 
 use actix_web::{App, HttpServer, dev::Server, middleware::from_fn, web};
 use anyhow::Context;
-use roost_common::{Settings, outbox::Publisher, stream::Keys};
+use roost_common::{
+    Settings,
+    pipeline::{Keys, outbox::Publisher},
+};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use utoipa::OpenApi;
@@ -76,7 +79,7 @@ impl Application {
             hasher: PasswordHasher::new(settings.auth.hash_workers, options.password_params)?,
             throttle: LoginThrottle::new(
                 redis.clone(),
-                &settings.redis.key_prefix,
+                keys.clone(),
                 auth::throttle::Limits {
                     login_per_account: settings.auth.login_max_failures_per_user,
                     login_per_ip: settings.auth.login_max_failures_per_ip,

@@ -3,7 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use roost_api::{Application, BuildOptions, doctor, store};
-use roost_common::stream::Revocation;
+use roost_common::pipeline::message::Revocation;
 use roost_common::{Settings, db, telemetry};
 
 #[derive(Parser)]
@@ -187,7 +187,7 @@ async fn main() -> anyhow::Result<()> {
             // Running replicas drop the key at once; without Redis, within their cache's TTL.
             let announced = async {
                 let mut redis = roost_common::redis_client::connect(&settings.redis)?;
-                let keys = roost_common::stream::Keys::new(&settings.redis.key_prefix);
+                let keys = roost_common::pipeline::Keys::new(&settings.redis.key_prefix);
                 Revocation::Application { id }
                     .publish(&mut redis, &keys)
                     .await

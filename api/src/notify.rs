@@ -25,7 +25,7 @@ use std::{
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use roost_common::stream::{NotificationMessage, Revocation};
+use roost_common::pipeline::message::{NotificationMessage, Revocation};
 use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::{mpsc, watch};
@@ -273,22 +273,15 @@ pub async fn deliver(state: &AppState, user_id: i64, rows: Vec<NotificationRow>)
             origin: state.hub.origin,
             item: serde_json::to_value(&item).unwrap_or_default(),
         };
-        if let Ok(payload) = serde_json::to_string(&fanout) {
-            // Claimed already: other replicas' sockets only get it through this message, so
-            // ride out a brief Redis hiccup (the connection reconnects by itself).
-            for attempt in 1..=3 {
-                let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-                    .arg(&state.keys.notifications)
-                    .arg(&payload)
-                    .query_async(&mut redis)
-                    .await;
-                match published {
-                    Ok(_) => break,
-                    Err(error) if attempt == 3 => {
-                        tracing::warn!(%error, "fanning a notification out to other replicas failed");
-                    }
-                    Err(_) => tokio::time::sleep(Duration::from_millis(100 * attempt)).await,
+        // Claimed already: other replicas' sockets only get it through this message, so ride
+        // out a brief Redis hiccup (the connection reconnects by itself).
+        for attempt in 1..=3 {
+            match fanout.publish(&mut redis, &state.keys).await {
+                Ok(_) => break,
+                Err(error) if attempt == 3 => {
+                    tracing::warn!(%error, "fanning a notification out to other replicas failed");
                 }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100 * attempt)).await,
             }
         }
     }

@@ -1,7 +1,7 @@
 //! What the API writes to Redis for the worker: accepted event batches and job wake-ups.
 
 use chrono::{DateTime, Utc};
-use roost_common::stream::{self, Event, FIELD_JOB};
+use roost_common::pipeline::{Event, EventBatch, JobWakeUp};
 use uuid::Uuid;
 
 use crate::state::AppState;
@@ -14,9 +14,8 @@ pub async fn enqueue_events(
     received_at: DateTime<Utc>,
     events: &[Event],
 ) -> anyhow::Result<()> {
-    let json = serde_json::to_vec(events)?;
     let mut conn = state.redis.clone();
-    stream::xadd(&state.keys, application, received_at, &json)
+    EventBatch::xadd(&state.keys, application, received_at, events)?
         .query_async::<String>(&mut conn)
         .await?;
     Ok(())
@@ -26,11 +25,8 @@ pub async fn enqueue_events(
 /// job: the worker's sweep re-enqueues queued jobs nobody picked up.
 pub async fn enqueue_job(state: &AppState, job: Uuid) -> anyhow::Result<()> {
     let mut conn = state.redis.clone();
-    redis::cmd("XADD")
-        .arg(&state.keys.jobs)
-        .arg("*")
-        .arg(FIELD_JOB)
-        .arg(job.to_string())
+    JobWakeUp { job }
+        .xadd(&state.keys)
         .query_async::<String>(&mut conn)
         .await?;
     Ok(())

@@ -3,7 +3,10 @@
 use std::sync::Arc;
 
 use redis::aio::ConnectionManager;
-use roost_common::{Settings, outbox::Publisher, stream::Keys};
+use roost_common::{
+    Settings,
+    pipeline::{Keys, outbox::Publisher},
+};
 use sqlx::PgPool;
 
 use crate::{

@@ -23,3 +23,22 @@ pub fn connect(settings: &RedisSettings) -> anyhow::Result<ConnectionManager> {
     ConnectionManager::new_lazy_with_config(client, config)
         .context("configuring the Redis connection")
 }
+
+/// A stream's length and, when it holds entries, its consumer groups (`XLEN`, then
+/// `XINFO GROUPS`, which fails on a missing key): what the worker's gauges and trimming and
+/// `roost-api doctor` read. A group's `lag` is `None` when Redis cannot count it.
+pub async fn length_and_groups(
+    conn: &mut impl redis::aio::ConnectionLike,
+    stream: &str,
+) -> redis::RedisResult<(u64, Vec<redis::streams::StreamInfoGroup>)> {
+    let length: u64 = redis::cmd("XLEN").arg(stream).query_async(conn).await?;
+    if length == 0 {
+        return Ok((0, Vec::new()));
+    }
+    let groups: redis::streams::StreamInfoGroupsReply = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg(stream)
+        .query_async(conn)
+        .await?;
+    Ok((length, groups.groups))
+}

@@ -3,19 +3,19 @@
 //! tests start it in-process.
 
 pub mod consumer;
+pub mod group;
 pub mod jobs;
 pub mod maintenance;
 pub mod metrics;
 pub mod notify;
 pub mod server;
 pub mod store;
-pub mod streams;
 pub mod validate;
 
 use std::{net::TcpListener, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use roost_common::{Settings, netpolicy::AddressPolicy, redis_client, stream::Keys};
+use roost_common::{Settings, netpolicy::AddressPolicy, pipeline::Keys, redis_client};
 use secrecy::ExposeSecret;
 use sqlx::PgPool;
 use tokio::{sync::watch, task::JoinHandle};
@@ -101,7 +101,7 @@ impl Worker {
         let metrics = Arc::new(Metrics::new()?);
         // Without this week's partition events still land (in the default partition); the
         // maintenance loop keeps retrying, so a failure here must not stop the worker.
-        if let Err(error) = maintenance::ensure_partitions(&db, chrono::Utc::now()).await {
+        if let Err(error) = store::events::ensure_partitions(&db, chrono::Utc::now()).await {
             tracing::error!(error = %format!("{error:#}"), "preparing event partitions failed");
         }
         let name = consumer_name(&settings);

@@ -3,29 +3,17 @@
 //! undelivered periodically and on connect.
 
 use redis::aio::ConnectionManager;
-use roost_common::stream::Keys;
+use roost_common::pipeline::{Keys, message::NotificationMessage};
 
-use crate::store::Created;
+use crate::store::notifications::Created;
 
 pub async fn announce(conn: &mut ConnectionManager, keys: &Keys, created: &[Created]) {
     for n in created {
-        let message = roost_common::stream::NotificationMessage::Created {
+        let message = NotificationMessage::Created {
             user_id: n.user_id,
             id: n.id,
         };
-        let payload = match serde_json::to_string(&message) {
-            Ok(p) => p,
-            Err(error) => {
-                tracing::warn!(%error, "encoding a notification announcement failed");
-                continue;
-            }
-        };
-        let published: redis::RedisResult<i64> = redis::cmd("PUBLISH")
-            .arg(&keys.notifications)
-            .arg(payload)
-            .query_async(conn)
-            .await;
-        if let Err(error) = published {
+        if let Err(error) = message.publish(conn, keys).await {
             tracing::warn!(%error, "announcing a notification failed; sockets will find it on their next check");
             return;
         }

@@ -5,9 +5,11 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, Utc};
-use roost_common::stream::Event;
+use roost_common::pipeline::{Event, QuarantineCode};
 use serde_json::Value;
 use sqlx::PgPool;
+
+use crate::store;
 
 /// How far after its receipt an event's timestamp may be.
 pub const MAX_FUTURE: Duration = Duration::minutes(5);
@@ -20,10 +22,10 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> QuarantineCode {
         match self {
-            Self::PayloadInvalid(_) => "payload_invalid",
-            Self::FutureTimestamp(_) => "future_timestamp",
+            Self::PayloadInvalid(_) => QuarantineCode::PayloadInvalid,
+            Self::FutureTimestamp(_) => QuarantineCode::FutureTimestamp,
         }
     }
 
@@ -135,20 +137,11 @@ impl Validator {
     /// event in the batch was accepted before the batch was read, so a schema registered
     /// before an event was accepted is always the one it meets.
     pub async fn refresh(&mut self, db: &PgPool) -> Result<(), sqlx::Error> {
-        let version: String = sqlx::query_scalar(
-            "SELECT coalesce(md5(string_agg(category || '/' || name || ':' || version, ','
-                                            ORDER BY category, name)), '')
-             FROM event_types",
-        )
-        .fetch_one(db)
-        .await?;
+        let version = store::event_types::version(db).await?;
         if self.version.as_deref() == Some(version.as_str()) {
             return Ok(());
         }
-        let rows: Vec<(String, String, Value)> =
-            sqlx::query_as("SELECT category, name, schema FROM event_types")
-                .fetch_all(db)
-                .await?;
+        let rows = store::event_types::all(db).await?;
         let mut schemas = HashMap::with_capacity(rows.len());
         for (category, name, schema) in rows {
             match jsonschema::validator_for(&schema) {
@@ -239,7 +232,7 @@ mod tests {
             session_id: Uuid::new_v4(),
             category: category.into(),
             name: name.into(),
-            data: roost_common::stream::EventData::from_serialize(&data).unwrap(),
+            data: roost_common::pipeline::EventData::from_serialize(&data).unwrap(),
             timestamp: Utc::now(),
         }
     }
@@ -289,7 +282,7 @@ mod tests {
         e.timestamp = received + Duration::minutes(5) + Duration::seconds(1);
         assert_eq!(
             v.check(&e, received).unwrap_err().code(),
-            "future_timestamp"
+            QuarantineCode::FutureTimestamp
         );
         e.timestamp = received - Duration::days(3650);
         assert_eq!(v.check(&e, received), Ok(()));
@@ -310,7 +303,7 @@ mod tests {
         let err = v
             .check(&event("shop", "order", json!({"total": "3"})), now)
             .unwrap_err();
-        assert_eq!(err.code(), "payload_invalid");
+        assert_eq!(err.code(), QuarantineCode::PayloadInvalid);
         assert!(err.message().contains("/total"), "{}", err.message());
     }
 }

@@ -5,6 +5,7 @@
 //! does not lock everyone out: the throttle then fails open (logged), because PostgreSQL still
 //! checks every password and the hashing pool is bounded anyway.
 
+use roost_common::pipeline::Keys;
 use std::time::Duration;
 
 use redis::{Script, aio::ConnectionManager};
@@ -50,7 +51,7 @@ pub struct Limits {
 #[derive(Clone)]
 pub struct LoginThrottle {
     redis: ConnectionManager,
-    prefix: String,
+    keys: Keys,
     limits: Limits,
     attempt: Script,
     succeeded: Script,
@@ -61,10 +62,10 @@ fn millis(window: Duration) -> u64 {
 }
 
 impl LoginThrottle {
-    pub fn new(redis: ConnectionManager, prefix: &str, limits: Limits) -> Self {
+    pub fn new(redis: ConnectionManager, keys: Keys, limits: Limits) -> Self {
         Self {
             redis,
-            prefix: prefix.to_owned(),
+            keys,
             limits,
             attempt: Script::new(ATTEMPT),
             succeeded: Script::new(SUCCEEDED),
@@ -77,7 +78,7 @@ impl LoginThrottle {
         let mut conn = self.redis.clone();
         let result: redis::RedisResult<i64> = self
             .attempt
-            .key(format!("{}register:ip:{client}", self.prefix))
+            .key(self.keys.register_throttle(client))
             .arg(self.limits.register_per_ip)
             .arg(millis(self.limits.register_window))
             .invoke_async(&mut conn)
@@ -89,8 +90,8 @@ impl LoginThrottle {
     /// e-mail address share one count), the lower-cased identifier otherwise.
     fn keys(&self, account: &str, client: &str) -> [String; 2] {
         [
-            format!("{}login:account:{account}", self.prefix),
-            format!("{}login:ip:{client}", self.prefix),
+            self.keys.login_throttle_account(account),
+            self.keys.login_throttle_client(client),
         ]
     }
 

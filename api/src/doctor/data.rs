@@ -5,8 +5,11 @@ use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use redis::streams::StreamInfoConsumersReply;
+use roost_common::pipeline::{
+    Keys,
+    keys::{EVENTS_GROUP, JOBS_GROUP},
+};
 use roost_common::settings::Settings;
-use roost_common::stream::{EVENTS_GROUP, JOBS_GROUP, Keys};
 use roost_common::{db, redis_client};
 use secrecy::ExposeSecret;
 use sqlx::{Connection, PgConnection};
@@ -197,7 +200,7 @@ async fn backlog(
     report: &mut Report,
 ) {
     let read = tokio::time::timeout(TIMEOUT, async {
-        let (length, groups) = roost_common::stream::length_and_groups(conn, stream).await?;
+        let (length, groups) = redis_client::length_and_groups(conn, stream).await?;
         if length == 0 {
             return redis::RedisResult::Ok((length, None));
         }

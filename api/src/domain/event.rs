@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use roost_common::stream::{Event, EventData};
+use roost_common::pipeline::{Event, EventData};
 use serde_json::{Value, value::RawValue};
 use uuid::Uuid;
 

@@ -1,42 +1,18 @@
 //! Post, quote and comment content. Lengths count Unicode scalar values (`char`s).
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
 use crate::error::FieldError;
 
 pub const MAX_TITLE: usize = 100;
 pub const MAX_TEXT: usize = 1000;
 
-/// Who may see a post.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Visibility {
-    /// The author and their subscribers.
-    #[default]
-    Followers,
-    /// Every signed-in user.
-    Public,
-}
+pub use roost_common::model::{PostKind, Visibility};
 
-impl Visibility {
-    pub fn parse(raw: Option<&str>) -> Result<Self, FieldError> {
-        match raw {
-            None => Ok(Self::Followers),
-            Some("followers") => Ok(Self::Followers),
-            Some("public") => Ok(Self::Public),
-            Some(_) => Err(FieldError::new(
-                "visibility",
-                "must be `followers` or `public`",
-            )),
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Followers => "followers",
-            Self::Public => "public",
-        }
+/// A post's `visibility` field: absent means [`Visibility::Followers`].
+pub fn parse_visibility(raw: Option<&str>) -> Result<Visibility, FieldError> {
+    match raw {
+        None => Ok(Visibility::default()),
+        Some(text) => Visibility::parse(text)
+            .ok_or_else(|| FieldError::new("visibility", "must be `followers` or `public`")),
     }
 }
 
@@ -114,11 +90,11 @@ mod tests {
 
     #[test]
     fn visibility() {
-        assert_eq!(Visibility::parse(None).unwrap(), Visibility::Followers);
+        assert_eq!(parse_visibility(None).unwrap(), Visibility::Followers);
         assert_eq!(
-            Visibility::parse(Some("public")).unwrap(),
+            parse_visibility(Some("public")).unwrap(),
             Visibility::Public
         );
-        assert!(Visibility::parse(Some("Public")).is_err());
+        assert!(parse_visibility(Some("Public")).is_err());
     }
 }

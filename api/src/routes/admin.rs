@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use chrono::{DateTime, Utc};
-use roost_common::stream::Revocation;
+use roost_common::pipeline::{QuarantineCode, message::Revocation};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, value::RawValue};
 use utoipa::{IntoParams, ToSchema};
@@ -424,8 +424,7 @@ pub struct IngestErrorItem {
     id: i64,
     /// The application's name; `null` when a poison message named none.
     application: Option<String>,
-    #[schema(example = "payload_invalid")]
-    code: String,
+    code: QuarantineCode,
     message: String,
     /// The event as accepted (for a poison message: what could be read of the entry).
     #[schema(value_type = Object)]
@@ -438,6 +437,7 @@ pub struct ErrorsQuery {
     /// An application: its id (as created) or its name (case-insensitive).
     application: Option<String>,
     /// `payload_invalid`, `future_timestamp` or `poison_message`.
+    #[param(value_type = Option<QuarantineCode>)]
     code: Option<String>,
     /// Inclusive lower bound on `received_at`.
     from: Option<String>,
@@ -448,8 +448,6 @@ pub struct ErrorsQuery {
     limit: Option<i64>,
     cursor: Option<String>,
 }
-
-const ERROR_CODES: [&str; 3] = ["payload_invalid", "future_timestamp", "poison_message"];
 
 /// Quarantined events, newest first.
 #[utoipa::path(tag = "admin", params(ErrorsQuery), security(("admin" = [])), responses(
@@ -469,7 +467,7 @@ pub async fn list_ingest_errors(
         .flatten();
     let code = match query.code.as_deref().filter(|s| !s.is_empty()) {
         None => None,
-        Some(raw) => errors.take(ERROR_CODES.into_iter().find(|c| *c == raw).ok_or_else(|| {
+        Some(raw) => errors.take(QuarantineCode::parse(raw).ok_or_else(|| {
             FieldError::new(
                 "code",
                 "must be payload_invalid, future_timestamp or poison_message",

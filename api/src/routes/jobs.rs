@@ -2,7 +2,10 @@
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
-use roost_common::netpolicy::AddressPolicy;
+use roost_common::{
+    model::{JobKind, JobStatus, WordSort},
+    netpolicy::AddressPolicy,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -27,24 +30,6 @@ const MAX_TEXT: usize = 10 * 1024 * 1024;
 /// Largest body: a 10 MiB text plus JSON escaping headroom.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
-/// The kinds of job.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum JobKind {
-    /// Counts the words of a text or a page.
-    WordCount,
-}
-
-/// The order of a word count's `words`.
-#[derive(ToSchema)]
-#[schema(rename_all = "snake_case")]
-pub enum WordSort {
-    /// Most frequent first, ties alphabetically (the default).
-    Frequency,
-    /// By word.
-    Alphabetical,
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateJob {
@@ -62,17 +47,14 @@ pub struct CreateJob {
 #[derive(Serialize, ToSchema)]
 pub struct JobCreated {
     id: Uuid,
-    #[schema(example = "queued")]
-    status: &'static str,
+    status: JobStatus,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct JobView {
     id: Uuid,
-    #[schema(example = "word_count")]
-    kind: String,
-    /// `queued`, `running`, `succeeded` or `failed`.
-    status: String,
+    kind: JobKind,
+    status: JobStatus,
     /// `{"total_words", "unique_words", "words": [[word, count], ...]}` once succeeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
@@ -101,18 +83,27 @@ pub async fn create_job(
     let job: CreateJob =
         super::optional_json(&body)?.ok_or_else(|| ApiError::field("kind", "is required"))?;
     let mut errors = Vec::new();
-    match job.kind.as_deref() {
-        Some("word_count") => {}
-        Some(_) => errors.push(FieldError::new("kind", "must be `word_count`")),
-        None => errors.push(FieldError::new("kind", "is required")),
-    }
-    let sort = job.sort.as_deref().unwrap_or("frequency");
-    if !matches!(sort, "frequency" | "alphabetical") {
-        errors.push(FieldError::new(
-            "sort",
-            "must be `frequency` or `alphabetical`",
-        ));
-    }
+    let kind = match job.kind.as_deref().map(JobKind::parse) {
+        Some(Some(kind)) => Some(kind),
+        Some(None) => {
+            errors.push(FieldError::new("kind", "must be `word_count`"));
+            None
+        }
+        None => {
+            errors.push(FieldError::new("kind", "is required"));
+            None
+        }
+    };
+    let sort = match job.sort.as_deref() {
+        None => WordSort::default(),
+        Some(text) => WordSort::parse(text).unwrap_or_else(|| {
+            errors.push(FieldError::new(
+                "sort",
+                "must be `frequency` or `alphabetical`",
+            ));
+            WordSort::default()
+        }),
+    };
     match (&job.text, &job.url) {
         (Some(_), Some(_)) | (None, None) => {
             errors.push(FieldError::new(
@@ -128,9 +119,9 @@ pub async fn create_job(
         }
         _ => {}
     }
-    if !errors.is_empty() {
+    let (Some(kind), true) = (kind, errors.is_empty()) else {
         return Err(ApiError::validation(errors));
-    }
+    };
     if let Some(url) = &job.url {
         let policy = AddressPolicy {
             allow_loopback: state.settings.jobs.fetch_allow_loopback,
@@ -148,6 +139,7 @@ pub async fn create_job(
         &state.db,
         NewJob {
             user_id: user.id,
+            kind,
             text: job.text.as_deref(),
             url: job.url.as_deref(),
             sort,
@@ -157,7 +149,7 @@ pub async fn create_job(
     state
         .metrics
         .jobs_created
-        .with_label_values(&["word_count"])
+        .with_label_values(&[kind.as_str()])
         .inc();
     if let Err(error) = queue::enqueue_job(&state, id).await {
         // The job is safe in PostgreSQL; the worker's sweep picks it up.
@@ -165,7 +157,7 @@ pub async fn create_job(
     }
     Ok(HttpResponse::Accepted().json(JobCreated {
         id,
-        status: "queued",
+        status: JobStatus::Queued,
     }))
 }
 
@@ -182,7 +174,7 @@ pub async fn get_job(
     let job = store::jobs::get(&state.db, user.id, *id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    let failed = job.status == "failed";
+    let failed = job.status == JobStatus::Failed;
     Ok(web::Json(JobView {
         id: job.id,
         kind: job.kind,

@@ -13,7 +13,7 @@ use crate::{
     auth::AuthUser,
     domain::{
         pagination::{Page, TimeCursor, limit, paginate},
-        post::{Visibility, parse_text, parse_title},
+        post::{PostKind, Visibility, parse_text, parse_title, parse_visibility},
     },
     error::{ApiError, ApiResult, Code, FieldError},
     state::AppState,
@@ -32,14 +32,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(user_posts)
         .service(feed)
         .service(search_subscriptions);
-}
-
-#[derive(Clone, Copy, Debug, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum PostKind {
-    Post,
-    Repost,
-    Quote,
 }
 
 /// A post of any kind, with what it reposts or quotes.
@@ -65,11 +57,7 @@ pub struct PostView {
 }
 
 fn view(row: &PostRow, originals: &HashMap<i64, PostRow>) -> PostView {
-    let kind = match row.kind.as_str() {
-        "repost" => PostKind::Repost,
-        "quote" => PostKind::Quote,
-        _ => PostKind::Post,
-    };
+    let kind = row.kind;
     let original = row
         .original_id
         .and_then(|id| originals.get(&id))
@@ -85,11 +73,7 @@ fn view(row: &PostRow, originals: &HashMap<i64, PostRow>) -> PostView {
         author: row.author.clone(),
         title: row.title.clone(),
         text: row.body.clone(),
-        visibility: if row.visibility == "public" {
-            Visibility::Public
-        } else {
-            Visibility::Followers
-        },
+        visibility: row.visibility,
         created_at: row.created_at,
         comments: row.comments_count,
         reposts: row.reposts_count,
@@ -222,7 +206,7 @@ pub async fn create_post(
     let mut errors = Errors::default();
     let title = errors.take(parse_title(body.title.as_deref()));
     let text = errors.take(parse_text("text", body.text.as_deref(), false));
-    let visibility = errors.take(Visibility::parse(body.visibility.as_deref()));
+    let visibility = errors.take(parse_visibility(body.visibility.as_deref()));
     errors.finish()?;
     let (Some(title), Some(text), Some(visibility)) = (title, text, visibility) else {
         return Err(ApiError::field("title", "is required"));
@@ -260,10 +244,10 @@ pub async fn repost(
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let body: Option<CreateRepost> = super::optional_json(&body)?;
-    let visibility = Visibility::parse(body.as_ref().and_then(|b| b.visibility.as_deref()))
+    let visibility = parse_visibility(body.as_ref().and_then(|b| b.visibility.as_deref()))
         .map_err(|e| ApiError::validation(vec![e]))?;
     let target = visible_target(&state, &user, *id).await?;
-    if target.kind == "repost" {
+    if target.kind == PostKind::Repost {
         return Err(ApiError::new(
             Code::CannotRepost,
             "A repost cannot be reposted; repost the original instead.",
@@ -295,17 +279,17 @@ pub async fn quote(
 ) -> ApiResult<HttpResponse> {
     let mut errors = Errors::default();
     let text = errors.take(parse_text("text", body.text.as_deref(), true));
-    let visibility = errors.take(Visibility::parse(body.visibility.as_deref()));
+    let visibility = errors.take(parse_visibility(body.visibility.as_deref()));
     errors.finish()?;
     let (Some(text), Some(visibility)) = (text, visibility) else {
         return Err(ApiError::field("text", "is required"));
     };
     let mut target = visible_target(&state, &user, *id).await?;
-    if target.kind == "repost" {
+    if target.kind == PostKind::Repost {
         let original = target.original_id.unwrap_or(target.id);
         target = visible_target(&state, &user, original).await?;
     }
-    if target.kind == "quote" {
+    if target.kind == PostKind::Quote {
         return Err(ApiError::new(
             Code::CannotQuote,
             "A quote cannot be quoted.",

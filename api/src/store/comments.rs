@@ -1,10 +1,12 @@
 //! Comments on posts.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::{FromRow, PgPool};
 
-use roost_common::outbox::{self, DomainEvent, Publisher};
+use roost_common::pipeline::{
+    domain_event::{CommentCreated, DomainEvent},
+    outbox::{self, Publisher},
+};
 
 use crate::domain::pagination::TimeCursor;
 
@@ -48,12 +50,15 @@ pub async fn create(
             .await?;
     let event = outbox::record(
         &mut tx,
-        DomainEvent::CommentCreated,
-        author,
-        &json!({
-            "comment_id": id, "post_id": post_id, "post_author_id": post_author,
-            "user_id": author, "username": username, "email": email,
-            "timestamp": created_at, "text": text,
+        &DomainEvent::CommentCreated(CommentCreated {
+            comment_id: id,
+            post_id,
+            post_author_id: post_author,
+            user_id: author,
+            username: username.clone(),
+            email,
+            timestamp: created_at,
+            text: text.to_owned(),
         }),
     )
     .await?;

@@ -3,6 +3,7 @@
 //! selective filter; every listing ends in the order of those indexes.
 
 use chrono::{DateTime, Utc};
+use roost_common::pipeline::QuarantineCode;
 use serde_json::{Value, value::RawValue};
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, types::Json};
 use uuid::Uuid;
@@ -75,7 +76,7 @@ pub async fn list(db: &PgPool, f: &EventFilter, limit: i64) -> Result<Vec<EventR
 #[derive(Default)]
 pub struct ErrorFilter {
     pub application: Option<Uuid>,
-    pub code: Option<&'static str>,
+    pub code: Option<QuarantineCode>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub after: Option<TimeCursor>,
@@ -85,7 +86,7 @@ pub struct ErrorFilter {
 pub struct IngestErrorRow {
     pub id: i64,
     pub application: Option<String>,
-    pub code: String,
+    pub code: QuarantineCode,
     pub message: String,
     pub event: JsonText,
     pub received_at: DateTime<Utc>,

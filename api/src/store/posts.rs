@@ -7,13 +7,18 @@ use std::{collections::HashMap, sync::LazyLock};
 use sqlx::AssertSqlSafe;
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
 
-use roost_common::outbox::{self, DomainEvent, Publisher};
+use roost_common::pipeline::{
+    domain_event::{DomainEvent, PostCreated},
+    outbox::{self, Publisher},
+};
 
 use super::unique_violation;
-use crate::domain::{pagination::TimeCursor, post::Visibility};
+use crate::domain::{
+    pagination::TimeCursor,
+    post::{PostKind, Visibility},
+};
 
 /// `alias` is visible to viewer `$1`: their own, public, or followers-only by someone they follow.
 fn can_see(alias: &str) -> String {
@@ -45,11 +50,11 @@ const COLUMNS: &str = "p.id, p.kind, u.username AS author, p.title, p.body, p.vi
 #[derive(Clone, Debug, FromRow)]
 pub struct PostRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: PostKind,
     pub author: String,
     pub title: Option<String>,
     pub body: Option<String>,
-    pub visibility: String,
+    pub visibility: Visibility,
     pub created_at: DateTime<Utc>,
     pub comments_count: i32,
     pub reposts_count: i32,
@@ -99,9 +104,11 @@ pub async fn create(
         }
     }
     let (kind, title, text, original) = match new {
-        NewPost::Post { title, text } => ("post", Some(title), Some(text), None),
-        NewPost::Repost { original_id } => ("repost", None, None, Some(original_id)),
-        NewPost::Quote { original_id, text } => ("quote", None, Some(text), Some(original_id)),
+        NewPost::Post { title, text } => (PostKind::Post, Some(title), Some(text), None),
+        NewPost::Repost { original_id } => (PostKind::Repost, None, None, Some(original_id)),
+        NewPost::Quote { original_id, text } => {
+            (PostKind::Quote, None, Some(text), Some(original_id))
+        }
     };
     let inserted: Result<(i64, DateTime<Utc>), sqlx::Error> = sqlx::query_as(
         "INSERT INTO posts (author_id, kind, title, body, visibility, original_id)
@@ -111,7 +118,7 @@ pub async fn create(
     .bind(kind)
     .bind(title)
     .bind(text)
-    .bind(visibility.as_str())
+    .bind(visibility)
     .bind(original)
     .fetch_one(&mut *tx)
     .await;
@@ -122,7 +129,7 @@ pub async fn create(
         }
         Err(e) => return Err(e),
     };
-    if kind == "repost" {
+    if kind == PostKind::Repost {
         sqlx::query("UPDATE posts SET reposts_count = reposts_count + 1 WHERE id = $1")
             .bind(original)
             .execute(&mut *tx)
@@ -130,12 +137,17 @@ pub async fn create(
     }
     let event = outbox::record(
         &mut tx,
-        DomainEvent::PostCreated,
-        author,
-        &json!({
-            "post_id": id, "user_id": author, "username": username, "email": email,
-            "timestamp": created_at, "kind": kind, "title": title, "text": text,
-            "original_id": original, "visibility": visibility.as_str(),
+        &DomainEvent::PostCreated(PostCreated {
+            post_id: id,
+            user_id: author,
+            username,
+            email,
+            timestamp: created_at,
+            kind,
+            title: title.map(str::to_owned),
+            text: text.map(str::to_owned),
+            original_id: original,
+            visibility,
         }),
     )
     .await?;

@@ -1,10 +1,12 @@
 //! The one-way subscribe ("follow") relation and its counters.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::{FromRow, PgConnection, PgPool};
 
-use roost_common::outbox::{self, DomainEvent, Publisher};
+use roost_common::pipeline::{
+    domain_event::{DomainEvent, SubscriptionChanged},
+    outbox::{self, Publisher},
+};
 
 /// Moves the subscriber's `subscriptions` and the target's `subscribers` counters by `delta`.
 async fn adjust_counters(
@@ -77,17 +79,26 @@ pub async fn subscribe(
     adjust_counters(&mut tx, subscriber.0, target.0, 1).await?;
     let event = outbox::record(
         &mut tx,
-        DomainEvent::SubscriptionCreated,
-        subscriber.0,
-        &json!({
-            "subscriber_id": subscriber.0, "subscriber": subscriber.1,
-            "target_id": target.0, "target": target.1, "timestamp": since,
-        }),
+        &DomainEvent::SubscriptionCreated(changed(subscriber, target, since)),
     )
     .await?;
     tx.commit().await?;
     outbox.publish(event);
     Ok(Subscribed::Created)
+}
+
+fn changed(
+    subscriber: (i64, &str),
+    target: (i64, &str),
+    timestamp: DateTime<Utc>,
+) -> SubscriptionChanged {
+    SubscriptionChanged {
+        subscriber_id: subscriber.0,
+        subscriber: subscriber.1.to_owned(),
+        target_id: target.0,
+        target: target.1.to_owned(),
+        timestamp,
+    }
 }
 
 /// Removes the subscription if present; `true` when one was removed.
@@ -114,12 +125,7 @@ pub async fn unsubscribe(
         adjust_counters(&mut tx, subscriber.0, target.0, -1).await?;
         let event = outbox::record(
             &mut tx,
-            DomainEvent::SubscriptionRemoved,
-            subscriber.0,
-            &json!({
-                "subscriber_id": subscriber.0, "subscriber": subscriber.1,
-                "target_id": target.0, "target": target.1, "timestamp": Utc::now(),
-            }),
+            &DomainEvent::SubscriptionRemoved(changed(subscriber, target, Utc::now())),
         )
         .await?;
         Some(event)

@@ -1,10 +1,12 @@
 //! Accounts and profiles.
 
 use chrono::{DateTime, Utc};
-use serde_json::json;
 use sqlx::{FromRow, PgPool};
 
-use roost_common::outbox::{self, DomainEvent, Publisher};
+use roost_common::pipeline::{
+    domain_event::{DomainEvent, UserLoggedIn, UserRegistered},
+    outbox::{self, Publisher},
+};
 
 use super::unique_violation;
 
@@ -53,15 +55,13 @@ pub async fn register(
     };
     let event = outbox::record(
         &mut tx,
-        DomainEvent::UserRegistered,
-        id,
-        &json!({
-            "user_id": id,
-            "username": username,
-            "email": new.email,
-            "first_name": new.first_name,
-            "last_name": new.last_name,
-            "registered_at": created_at,
+        &DomainEvent::UserRegistered(UserRegistered {
+            user_id: id,
+            username: username.clone(),
+            email: new.email.map(str::to_owned),
+            first_name: new.first_name.map(str::to_owned),
+            last_name: new.last_name.map(str::to_owned),
+            registered_at: created_at,
         }),
     )
     .await?;
@@ -106,9 +106,11 @@ pub async fn record_login(
     let mut conn = db.acquire().await?;
     let event = outbox::record(
         &mut conn,
-        DomainEvent::UserLoggedIn,
-        id,
-        &json!({ "user_id": id, "username": username, "logged_in_at": Utc::now() }),
+        &DomainEvent::UserLoggedIn(UserLoggedIn {
+            user_id: id,
+            username: username.to_owned(),
+            logged_in_at: Utc::now(),
+        }),
     )
     .await?;
     outbox.publish(event);

@@ -6,8 +6,8 @@ use std::{sync::Arc, time::Duration};
 
 use redis::{aio::ConnectionManager, streams::StreamId};
 use roost_common::{
+    pipeline::{JobWakeUp, Keys, keys::JOBS_GROUP},
     settings::JobSettings,
-    stream::{FIELD_JOB, JOBS_GROUP, Keys},
 };
 use serde_json::Value;
 use sqlx::PgPool;
@@ -16,12 +16,13 @@ use uuid::Uuid;
 
 use super::{
     fetch::{FetchError, Fetcher},
-    wordcount::{self, Sort, WordCount},
+    wordcount::{self, WordCount},
 };
 use crate::{
     Handles, Stop,
+    group::{Group, Reader},
     metrics::Metrics,
-    streams::{Group, Reader},
+    store::{self, jobs::Claimed},
 };
 
 /// Why a run did not produce a result.
@@ -37,15 +38,6 @@ impl From<FetchError> for RunError {
             message: e.to_string(),
         }
     }
-}
-
-/// A job claimed for one run.
-struct Claimed {
-    id: Uuid,
-    attempt: i32,
-    text: Option<String>,
-    url: Option<String>,
-    sort: Sort,
 }
 
 #[derive(Clone)]
@@ -139,13 +131,7 @@ impl JobRunner {
     }
 
     async fn handle(mut self, entry: StreamId) {
-        let job = match entry.map.get(FIELD_JOB) {
-            Some(redis::Value::BulkString(b)) => std::str::from_utf8(b)
-                .ok()
-                .and_then(|s| Uuid::parse_str(s).ok()),
-            _ => None,
-        };
-        match job {
+        match JobWakeUp::decode(&entry).map(|w| w.job) {
             Some(id) => {
                 if let Err(error) = self.execute(id).await {
                     // The database is away: leave the entry pending; it is reclaimed later.
@@ -168,7 +154,7 @@ impl JobRunner {
 
     /// Claims and runs one job. `Err` only when the database could not record the outcome.
     pub async fn execute(&mut self, id: Uuid) -> Result<(), sqlx::Error> {
-        let Some(job) = claim(&self.db, id, self.settings.lease).await? else {
+        let Some(job) = store::jobs::claim(&self.db, id, self.settings.lease).await? else {
             return Ok(()); // finished, or running elsewhere under a live lease
         };
         let max = i32::try_from(self.settings.max_attempts).unwrap_or(i32::MAX);
@@ -191,15 +177,7 @@ impl JobRunner {
                 tokio::select! {
                     outcome = &mut work => break outcome,
                     _ = renew.tick() => {
-                        let renewed = sqlx::query(
-                            "UPDATE jobs SET lease_until = now() + make_interval(secs => $3)
-                             WHERE id = $1 AND attempts = $2 AND status = 'running'",
-                        )
-                        .bind(job.id)
-                        .bind(job.attempt)
-                        .bind(self.settings.lease.as_secs_f64())
-                        .execute(&self.db)
-                        .await;
+                        let renewed = store::jobs::renew(&self.db, &job, self.settings.lease).await;
                         if let Err(error) = renewed {
                             tracing::warn!(job = %job.id, %error, "renewing a job's lease failed");
                         }
@@ -213,17 +191,7 @@ impl JobRunner {
         match outcome {
             Ok(result) => {
                 let result = serde_json::to_value(&result).unwrap_or(Value::Null);
-                let done = sqlx::query(
-                    "UPDATE jobs SET status = 'succeeded', result = $3, error = NULL,
-                                     finished_at = now(), lease_until = NULL
-                     WHERE id = $1 AND attempts = $2 AND status = 'running'",
-                )
-                .bind(job.id)
-                .bind(job.attempt)
-                .bind(result)
-                .execute(&self.db)
-                .await?;
-                if done.rows_affected() > 0 {
+                if store::jobs::succeed(&self.db, &job, &result).await? {
                     self.metrics
                         .jobs_finished
                         .with_label_values(&["succeeded"])
@@ -234,28 +202,15 @@ impl JobRunner {
                 // Back off before waking a runner again; the sweep covers a lost wake-up, but
                 // not before the backoff and one more lease have passed.
                 let delay = Duration::from_secs(1 << job.attempt.clamp(0, 5));
-                let requeued = sqlx::query(
-                    "UPDATE jobs SET status = 'queued', error = $3,
-                                     lease_until = now() + make_interval(secs => $4)
-                     WHERE id = $1 AND attempts = $2 AND status = 'running'",
-                )
-                .bind(job.id)
-                .bind(job.attempt)
-                .bind(&e.message)
-                .bind((delay + self.settings.lease).as_secs_f64())
-                .execute(&self.db)
-                .await?;
-                if requeued.rows_affected() > 0 {
+                let hold = delay + self.settings.lease;
+                if store::jobs::requeue(&self.db, &job, &e.message, hold).await? {
                     self.metrics.jobs_retried.inc();
                     let mut redis = self.redis.clone();
-                    let stream = self.keys.jobs.clone();
+                    let keys = self.keys.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(delay).await;
-                        let _ = redis::cmd("XADD")
-                            .arg(stream)
-                            .arg("*")
-                            .arg(FIELD_JOB)
-                            .arg(id.to_string())
+                        let _ = JobWakeUp { job: id }
+                            .xadd(&keys)
                             .query_async::<String>(&mut redis)
                             .await;
                     });
@@ -274,16 +229,7 @@ impl JobRunner {
     }
 
     async fn fail(&self, job: &Claimed, reason: &str) -> Result<(), sqlx::Error> {
-        let done = sqlx::query(
-            "UPDATE jobs SET status = 'failed', error = $3, finished_at = now(), lease_until = NULL
-             WHERE id = $1 AND attempts = $2 AND status = 'running'",
-        )
-        .bind(job.id)
-        .bind(job.attempt)
-        .bind(reason)
-        .execute(&self.db)
-        .await?;
-        if done.rows_affected() > 0 {
+        if store::jobs::fail(&self.db, job, reason).await? {
             self.metrics
                 .jobs_finished
                 .with_label_values(&["failed"])
@@ -325,29 +271,6 @@ async fn blocking<T: Send + 'static>(
     })
 }
 
-/// Claims a job for one run: queued, or running under an expired lease (its runner died).
-async fn claim(db: &PgPool, id: Uuid, lease: Duration) -> Result<Option<Claimed>, sqlx::Error> {
-    let row: Option<(i32, Option<String>, Option<String>, String)> = sqlx::query_as(
-        "UPDATE jobs SET status = 'running', attempts = attempts + 1,
-                         started_at = coalesce(started_at, now()),
-                         lease_until = now() + make_interval(secs => $2)
-         WHERE id = $1
-           AND (status = 'queued' OR (status = 'running' AND lease_until < now()))
-         RETURNING attempts, input_text, input_url, sort",
-    )
-    .bind(id)
-    .bind(lease.as_secs_f64())
-    .fetch_optional(db)
-    .await?;
-    Ok(row.map(|(attempt, text, url, sort)| Claimed {
-        id,
-        attempt,
-        text,
-        url,
-        sort: Sort::parse(&sort).unwrap_or_default(),
-    }))
-}
-
 /// Re-enqueues jobs whose wake-up was lost: queued for longer than a lease, or running with a
 /// lease that expired more than a lease ago (their stream entry is gone).
 pub async fn sweep(
@@ -356,26 +279,10 @@ pub async fn sweep(
     keys: &Keys,
     lease: Duration,
 ) -> anyhow::Result<usize> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
-        "UPDATE jobs SET status = 'queued', lease_until = now() + make_interval(secs => $1)
-         WHERE id IN (
-             SELECT id FROM jobs
-             WHERE (status = 'queued'
-                    AND coalesce(lease_until, created_at + make_interval(secs => $1)) < now())
-                OR (status = 'running' AND lease_until < now() - make_interval(secs => $1))
-             ORDER BY created_at LIMIT 100
-             FOR UPDATE SKIP LOCKED)
-         RETURNING id",
-    )
-    .bind(lease.as_secs_f64())
-    .fetch_all(db)
-    .await?;
+    let ids = store::jobs::take_lost(db, lease).await?;
     for id in &ids {
-        redis::cmd("XADD")
-            .arg(&keys.jobs)
-            .arg("*")
-            .arg(FIELD_JOB)
-            .arg(id.to_string())
+        JobWakeUp { job: *id }
+            .xadd(keys)
             .query_async::<String>(redis)
             .await?;
     }

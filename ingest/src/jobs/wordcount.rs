@@ -4,29 +4,9 @@
 use std::collections::HashMap;
 
 use scraper::{Html, Node};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// Order of [`WordCount::words`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Sort {
-    /// Count descending, ties by word ascending.
-    #[default]
-    Frequency,
-    /// Word ascending.
-    Alphabetical,
-}
-
-impl Sort {
-    /// Parses the API spelling (`frequency` | `alphabetical`).
-    pub fn parse(s: &str) -> Option<Sort> {
-        match s {
-            "frequency" => Some(Sort::Frequency),
-            "alphabetical" => Some(Sort::Alphabetical),
-            _ => None,
-        }
-    }
-}
+use roost_common::model::WordSort;
 
 /// A job result; `words` serialises as `[["word", 3], ...]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,7 +21,7 @@ pub struct WordCount {
 /// A word is a maximal run of Unicode alphanumeric characters, lower-cased, in which single inner
 /// apostrophes (`'` or `’`, stored as `'`) are kept: `don't` and `rock'n'roll` are one word each,
 /// leading and trailing apostrophes are dropped and two apostrophes in a row split the word.
-pub fn count_words(text: &str, sort: Sort) -> WordCount {
+pub fn count_words(text: &str, sort: WordSort) -> WordCount {
     let mut counts: HashMap<String, u64> = HashMap::new();
     let mut total: u64 = 0;
     // The current word, reused so a word already counted costs no allocation.
@@ -91,8 +71,10 @@ pub fn count_words(text: &str, sort: Sort) -> WordCount {
 
     let mut words: Vec<(String, u64)> = counts.into_iter().collect();
     match sort {
-        Sort::Frequency => words.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))),
-        Sort::Alphabetical => words.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
+        WordSort::Frequency => {
+            words.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)))
+        }
+        WordSort::Alphabetical => words.sort_unstable_by(|a, b| a.0.cmp(&b.0)),
     }
     WordCount {
         total_words: total,
@@ -178,26 +160,11 @@ mod tests {
     use super::*;
 
     fn words(text: &str) -> Vec<(String, u64)> {
-        count_words(text, Sort::Alphabetical).words
+        count_words(text, WordSort::Alphabetical).words
     }
 
     fn pairs(list: &[(&str, u64)]) -> Vec<(String, u64)> {
         list.iter().map(|(w, n)| ((*w).to_owned(), *n)).collect()
-    }
-
-    #[test]
-    fn sort_parse_default_and_serde() {
-        assert_eq!(Sort::parse("frequency"), Some(Sort::Frequency));
-        assert_eq!(Sort::parse("alphabetical"), Some(Sort::Alphabetical));
-        assert_eq!(Sort::parse("Frequency"), None);
-        assert_eq!(Sort::parse(""), None);
-        assert_eq!(Sort::default(), Sort::Frequency);
-        assert_eq!(
-            serde_json::to_string(&Sort::Alphabetical).unwrap(),
-            "\"alphabetical\""
-        );
-        let sort: Sort = serde_json::from_str("\"frequency\"").unwrap();
-        assert_eq!(sort, Sort::Frequency);
     }
 
     #[test]
@@ -207,9 +174,9 @@ mod tests {
             unique_words: 0,
             words: vec![],
         };
-        assert_eq!(count_words("", Sort::Frequency), empty);
+        assert_eq!(count_words("", WordSort::Frequency), empty);
         assert_eq!(
-            count_words("  ... !!! ''' ’ -- \n\t", Sort::Frequency),
+            count_words("  ... !!! ''' ’ -- \n\t", WordSort::Frequency),
             empty
         );
     }
@@ -294,7 +261,7 @@ mod tests {
 
     #[test]
     fn frequency_sort_breaks_ties_alphabetically() {
-        let result = count_words("b a c b c a b d", Sort::Frequency);
+        let result = count_words("b a c b c a b d", WordSort::Frequency);
         assert_eq!(result.total_words, 8);
         assert_eq!(result.unique_words, 4);
         assert_eq!(
@@ -305,7 +272,7 @@ mod tests {
 
     #[test]
     fn alphabetical_sort_uses_string_order() {
-        let result = count_words("zeta Éclair alpha beta alpha 10 9", Sort::Alphabetical);
+        let result = count_words("zeta Éclair alpha beta alpha 10 9", WordSort::Alphabetical);
         assert_eq!(result.total_words, 7);
         assert_eq!(result.unique_words, 6);
         assert_eq!(
@@ -323,7 +290,7 @@ mod tests {
 
     #[test]
     fn serialises_words_as_pairs() {
-        let result = count_words("b a b", Sort::Frequency);
+        let result = count_words("b a b", WordSort::Frequency);
         assert_eq!(
             serde_json::to_value(&result).unwrap(),
             serde_json::json!({
@@ -339,7 +306,7 @@ mod tests {
         let sentence = "The quick brown fox doesn't jump over the lazy dog’s back. ";
         let text = sentence.repeat(10 * 1024 * 1024 / sentence.len() + 1);
         assert!(text.len() >= 10 * 1024 * 1024);
-        let result = count_words(&text, Sort::Frequency);
+        let result = count_words(&text, WordSort::Frequency);
         let repeats = (text.len() / sentence.len()) as u64;
         assert_eq!(result.total_words, 11 * repeats);
         assert_eq!(result.unique_words, 10);
@@ -366,7 +333,7 @@ mod tests {
               <ul><li>one</li><li>two</li></ul>
             </body></html>"#;
         let text = visible_text(html);
-        let result = count_words(&text, Sort::Alphabetical);
+        let result = count_words(&text, WordSort::Alphabetical);
         assert_eq!(
             result.words,
             pairs(&[
@@ -386,7 +353,7 @@ mod tests {
 
     #[test]
     fn visible_text_block_and_inline_boundaries() {
-        let words_of = |html: &str| count_words(&visible_text(html), Sort::Alphabetical).words;
+        let words_of = |html: &str| count_words(&visible_text(html), WordSort::Alphabetical).words;
         assert_eq!(words_of("<p>a</p><p>b</p>"), pairs(&[("a", 1), ("b", 1)]));
         assert_eq!(
             words_of("<div>a</div><div>b</div>"),

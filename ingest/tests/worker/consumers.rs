@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use roost_ingest::streams::forget_departed_consumers;
+use roost_ingest::group::forget_departed_consumers;
 
 async fn redis() -> ConnectionManager {
     let url = std::env::var("ROOST_REDIS_URL").expect("ROOST_REDIS_URL");

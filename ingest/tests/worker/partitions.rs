@@ -2,7 +2,7 @@
 //! and retention dropping whole weeks with their ids.
 
 use chrono::{Duration, Utc};
-use roost_ingest::maintenance::ensure_partitions;
+use roost_ingest::store::events::ensure_partitions;
 use sqlx::PgPool;
 
 async fn partitions(db: &PgPool) -> Vec<String> {
@@ -88,7 +88,7 @@ async fn retention_drops_whole_old_weeks_with_their_ids(db: PgPool) {
     let maintenance = roost_ingest::maintenance::Maintenance {
         db: db.clone(),
         redis: roost_common::redis_client::connect(&settings.redis).unwrap(),
-        keys: roost_common::stream::Keys::new("test:retention:"),
+        keys: roost_common::pipeline::Keys::new("test:retention:"),
         pipeline: settings.pipeline.clone(),
         jobs: settings.jobs.clone(),
         metrics: std::sync::Arc::new(roost_ingest::metrics::Metrics::new().unwrap()),

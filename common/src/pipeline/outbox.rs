@@ -6,59 +6,37 @@
 
 use chrono::{DateTime, Utc};
 use redis::aio::ConnectionManager;
-use serde::Serialize;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::stream::{self, Event, Keys, ROOST_APPLICATION_ID};
-
-/// Names of the domain events (the `name` of the stored event; the category is `domain`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DomainEvent {
-    UserRegistered,
-    UserLoggedIn,
-    PostCreated,
-    CommentCreated,
-    SubscriptionCreated,
-    SubscriptionRemoved,
-}
-
-impl DomainEvent {
-    pub const CATEGORY: &'static str = "domain";
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::UserRegistered => "user.registered",
-            Self::UserLoggedIn => "user.logged_in",
-            Self::PostCreated => "post.created",
-            Self::CommentCreated => "comment.created",
-            Self::SubscriptionCreated => "subscription.created",
-            Self::SubscriptionRemoved => "subscription.removed",
-        }
-    }
-}
+use super::{
+    Keys,
+    domain_event::{self, DomainEvent},
+    entry::EventBatch,
+    event::{self, Event, ROOST_APPLICATION_ID},
+};
 
 /// A domain event written to the outbox, to be published once its transaction has committed.
 #[must_use = "publish the event after the commit"]
 pub struct Recorded(Event);
 
-/// Appends a domain event by `user_id` to the outbox inside the caller's transaction.
+/// Appends a domain event to the outbox inside the caller's transaction. Its session is its
+/// actor's ([`DomainEvent::actor`]), its timestamp the transaction's `now()`.
 pub async fn record(
     conn: &mut PgConnection,
-    event: DomainEvent,
-    user_id: i64,
-    payload: &impl Serialize,
+    domain: &DomainEvent,
 ) -> Result<Recorded, sqlx::Error> {
     let id = Uuid::new_v4();
-    let session_id = stream::user_session(user_id);
-    let data =
-        stream::EventData::from_serialize(payload).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let session_id = event::user_session(domain.actor());
+    let data = domain
+        .data()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     let timestamp: DateTime<Utc> = sqlx::query_scalar(
         "INSERT INTO outbox (event_id, name, payload, session_id) VALUES ($1, $2, $3::jsonb, $4)
          RETURNING created_at",
     )
     .bind(id)
-    .bind(event.name())
+    .bind(domain.name())
     .bind(data.as_json())
     .bind(session_id)
     .fetch_one(conn)
@@ -66,8 +44,8 @@ pub async fn record(
     Ok(Recorded(Event {
         id,
         session_id,
-        category: DomainEvent::CATEGORY.to_owned(),
-        name: event.name().to_owned(),
+        category: domain_event::CATEGORY.to_owned(),
+        name: domain.name().to_owned(),
         data,
         timestamp,
     }))
@@ -98,9 +76,8 @@ impl Publisher {
 
     /// Publishes events (of the `roost` application) and waits for Redis' answer.
     pub async fn publish_now(&self, events: &[Event]) -> anyhow::Result<()> {
-        let json = serde_json::to_vec(events)?;
         let mut conn = self.redis.clone();
-        stream::xadd(&self.keys, ROOST_APPLICATION_ID, Utc::now(), &json)
+        EventBatch::xadd(&self.keys, ROOST_APPLICATION_ID, Utc::now(), events)?
             .query_async::<String>(&mut conn)
             .await?;
         Ok(())

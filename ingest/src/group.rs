@@ -311,7 +311,7 @@ pub struct StreamState {
 /// computed here: for each group, its oldest pending entry, or (nothing pending) the entry
 /// after the last one it was delivered; the minimum over groups.
 pub async fn state(conn: &mut ConnectionManager, stream: &str) -> redis::RedisResult<StreamState> {
-    let (length, groups) = roost_common::stream::length_and_groups(conn, stream).await?;
+    let (length, groups) = roost_common::redis_client::length_and_groups(conn, stream).await?;
     if length == 0 {
         return Ok(StreamState {
             length,
