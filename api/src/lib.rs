@@ -2,19 +2,16 @@
 //! and metrics listeners and wires state, middleware and routes; tests use it on port 0.
 
 pub mod auth;
-pub mod conformance;
-pub mod cors;
 pub mod doctor;
 pub mod domain;
-pub mod error;
+pub mod http;
+pub mod live;
 pub mod metrics;
-pub mod notify;
 pub mod openapi;
-pub mod queue;
 pub mod routes;
+pub mod service;
 pub mod state;
 pub mod store;
-pub mod telemetry;
 
 use std::{net::TcpListener, sync::Arc};
 
@@ -67,13 +64,23 @@ impl Application {
         db: PgPool,
         options: BuildOptions,
     ) -> anyhow::Result<Self> {
-        cors::validate("ROOST_CORS_ALLOWED_ORIGINS", &settings.http.cors_origins)?;
-        cors::validate(
+        http::cors::validate("ROOST_CORS_ALLOWED_ORIGINS", &settings.http.cors_origins)?;
+        http::cors::validate(
             "ROOST_INGEST_CORS_ALLOWED_ORIGINS",
             &settings.http.ingest_cors_origins,
         )?;
         let redis = roost_common::redis_client::connect(&settings.redis)?;
         let keys = Keys::new(&settings.redis.key_prefix);
+        let metrics = Arc::new(Metrics::new()?);
+        let api_keys = Arc::new(ApiKeyCache::new(settings.pipeline.api_key_cache_ttl));
+        let live = Arc::new(live::Live {
+            db: db.clone(),
+            redis: redis.clone(),
+            keys: keys.clone(),
+            metrics: metrics.clone(),
+            hub: live::Hub::new(),
+            api_keys: api_keys.clone(),
+        });
         let state = web::Data::new(AppState {
             tokens: TokenService::new(&settings.auth)?,
             hasher: PasswordHasher::new(settings.auth.hash_workers, options.password_params)?,
@@ -88,10 +95,10 @@ impl Application {
                     register_window: settings.auth.register_window,
                 },
             ),
-            api_keys: ApiKeyCache::new(settings.pipeline.api_key_cache_ttl),
-            hub: notify::Hub::new(),
+            api_keys,
+            live: live.clone(),
             draining: std::sync::atomic::AtomicBool::new(false),
-            metrics: Arc::new(Metrics::new()?),
+            metrics,
             outbox: Publisher::new(redis.clone(), keys.clone()),
             keys,
             redis,
@@ -101,7 +108,7 @@ impl Application {
 
         let pubsub = redis::Client::open(state.settings.redis.url.expose_secret())
             .context("ROOST_REDIS_URL is not a valid Redis URL")?;
-        tokio::spawn(notify::listen(state.clone().into_inner(), pubsub));
+        tokio::spawn(live.listen(pubsub));
 
         let listener = TcpListener::bind(state.settings.http.addr)
             .with_context(|| format!("binding {}", state.settings.http.addr))?;
@@ -118,24 +125,29 @@ impl Application {
                 .into_utoipa_app()
                 .openapi(openapi::ApiDoc::openapi())
                 .app_data(app_state.clone())
-                .app_data(routes::json_config(routes::JSON_LIMIT))
-                .app_data(routes::query_config())
-                .app_data(routes::path_config())
-                .app_data(routes::payload_config())
+                .app_data(web::Data::from(app_state.metrics.clone()))
+                .app_data(web::Data::new(http::conformance::Limits {
+                    body_timeout: app_state.settings.http.body_timeout,
+                    max_header_bytes: app_state.settings.http.max_header_bytes,
+                }))
+                .app_data(http::input::json_config(http::input::JSON_LIMIT))
+                .app_data(http::input::query_config())
+                .app_data(http::input::path_config())
+                .app_data(http::input::payload_config())
                 .service(routes::ops::healthz)
                 .service(routes::ops::readyz)
                 .service(utoipa_actix_web::scope("/v1").configure(routes::configure))
                 .split_for_parts();
             openapi::complete(&mut api);
-            let route_table = web::Data::new(routes::RouteTable::from_openapi(&api));
+            let route_table = web::Data::new(http::fallback::RouteTable::from_openapi(&api));
             app.app_data(route_table)
                 .service(SwaggerUi::new("/docs/{_:.*}").url("/openapi.json", api))
                 .route("/docs", web::get().to(docs_redirect))
-                .default_service(web::to(routes::not_found))
+                .default_service(web::to(http::fallback::not_found))
                 .wrap(from_fn(auth::gate::authenticate))
-                .wrap(from_fn(conformance::conform))
-                .wrap(cors::policy(&ingest_cors, &api_cors))
-                .wrap(from_fn(telemetry::observe))
+                .wrap(from_fn(http::conformance::conform))
+                .wrap(http::cors::policy(&ingest_cors, &api_cors))
+                .wrap(from_fn(http::request_log::observe))
         })
         .workers(state.settings.http.workers)
         .shutdown_timeout(25)
@@ -196,7 +208,7 @@ impl Application {
             tokio::time::sleep(delay).await;
             // Sockets would hold the graceful stop for its whole timeout: close them first
             // (1001 going away), so the clients reconnect to another replica.
-            state.hub.close_all(notify::SHUTTING_DOWN);
+            state.live.hub.close_all(live::SHUTTING_DOWN);
             server.stop(true).await;
         });
         let result = self.server.await;

@@ -2,8 +2,12 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use roost_api::{Application, BuildOptions, doctor, store};
-use roost_common::pipeline::message::Revocation;
+use roost_api::{
+    Application, BuildOptions, doctor,
+    domain::application::ApplicationName,
+    service::{self, applications::Revoked},
+    store,
+};
 use roost_common::{Settings, db, telemetry};
 
 #[derive(Parser)]
@@ -159,13 +163,14 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("migrations applied");
         }
         Command::CreateApp { name } => {
-            let name = roost_api::routes::admin::parse_app_name(Some(&name))
+            let name = ApplicationName::parse(Some(&name))
                 .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
-            let (key, digest) = roost_api::auth::api_key::generate();
-            let app = store::applications::create(&pool, &name, &digest)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("an application named `{name}` exists"))?;
-            println!("id:      {}\nname:    {}\napi_key: {key}", app.id, app.name);
+            let registered = service::applications::create(&pool, &name).await?;
+            let app = registered.application;
+            println!(
+                "id:      {}\nname:    {}\napi_key: {}",
+                app.id, app.name, registered.api_key
+            );
             eprintln!("Keep the key now: only its SHA-256 digest is stored.");
         }
         Command::ListApps => {
@@ -180,24 +185,21 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::RevokeApp { id } => {
-            if !store::applications::revoke(&pool, id).await? {
-                anyhow::bail!("no client application with id {id}");
-            }
-            println!("revoked {id}");
             // Running replicas drop the key at once; without Redis, within their cache's TTL.
-            let announced = async {
-                let mut redis = roost_common::redis_client::connect(&settings.redis)?;
-                let keys = roost_common::pipeline::Keys::new(&settings.redis.key_prefix);
-                Revocation::Application { id }
-                    .publish(&mut redis, &keys)
-                    .await
-            };
-            match announced.await {
-                Ok(replicas) => println!("announced to {replicas} running replica(s)"),
-                Err(error) => eprintln!(
-                    "could not announce the revocation ({error:#}); running replicas stop \
-                     accepting the key within ROOST_API_KEY_CACHE_SECONDS"
-                ),
+            let mut redis = roost_common::redis_client::connect(&settings.redis)?;
+            let keys = roost_common::pipeline::Keys::new(&settings.redis.key_prefix);
+            match service::applications::revoke(&pool, &mut redis, &keys, id).await? {
+                Revoked::NotFound => anyhow::bail!("no client application with id {id}"),
+                Revoked::Revoked { announced } => {
+                    println!("revoked {id}");
+                    match announced {
+                        Ok(replicas) => println!("announced to {replicas} running replica(s)"),
+                        Err(error) => eprintln!(
+                            "could not announce the revocation ({error:#}); running replicas stop \
+                             accepting the key within ROOST_API_KEY_CACHE_SECONDS"
+                        ),
+                    }
+                }
             }
         }
         Command::HashRate { seconds } => {

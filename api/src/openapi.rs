@@ -1,7 +1,7 @@
 //! The OpenAPI document. Paths and schemas are collected from the handlers' annotations as
 //! the routes are registered (utoipa-actix-web), so the document cannot drift from the code.
 
-use crate::routes::Security;
+use crate::http::fallback::Security;
 use utoipa::{
     Modify, OpenApi,
     openapi::{

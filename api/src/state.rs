@@ -26,8 +26,9 @@ pub struct AppState {
     pub tokens: TokenService,
     pub hasher: PasswordHasher,
     pub throttle: LoginThrottle,
-    pub api_keys: ApiKeyCache,
-    pub hub: crate::notify::Hub,
+    pub api_keys: Arc<ApiKeyCache>,
+    /// Live notifications and revocations (WebSocket sockets, pub/sub).
+    pub live: Arc<crate::live::Live>,
     /// Set on SIGTERM: readiness answers 503 while the replica drains.
     pub draining: std::sync::atomic::AtomicBool,
     pub metrics: Arc<Metrics>,

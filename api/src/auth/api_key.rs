@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::{
-    error::{ApiError, Code},
+    http::error::{ApiError, Code},
     state::AppState,
     store,
 };
@@ -43,7 +43,7 @@ pub fn digest(key: &str) -> [u8; 32] {
 /// ones.
 ///
 /// A revocation drops the cached keys at once on every replica (announced over Redis
-/// pub/sub, see `notify::revoke`); the time to live only bounds how long a revoked key still
+/// pub/sub, see `live::Live::revoke`); the time to live only bounds how long a revoked key still
 /// works when that announcement is lost (Redis away).
 pub struct ApiKeyCache {
     known: Cache<[u8; 32], Uuid>,

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{
-    error::{ApiError, Code},
+    http::error::{ApiError, Code},
     state::AppState,
     store,
 };
@@ -25,9 +25,7 @@ pub struct AuthUser {
     pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
-/// The user id the request logger reports.
-#[derive(Clone, Copy, Debug)]
-pub struct LoggedUserId(pub i64);
+pub use crate::http::request_log::LoggedUserId;
 
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
     let value = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;

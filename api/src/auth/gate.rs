@@ -18,7 +18,7 @@ use super::{
     extract::{LoggedUserId, bearer},
 };
 use crate::{
-    routes::{RouteTable, Security},
+    http::fallback::{RouteTable, Security},
     state::AppState,
 };
 
@@ -53,7 +53,7 @@ pub async fn authenticate(
                 req.extensions_mut().insert(user);
             })
         }
-        (Some(Security::Bearer), None) => Err(crate::error::ApiError::unauthorized()),
+        (Some(Security::Bearer), None) => Err(crate::http::error::ApiError::unauthorized()),
         _ => Ok(()),
     };
     match outcome {

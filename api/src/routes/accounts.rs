@@ -1,27 +1,28 @@
-//! Registration, login, logout and the caller's own profile.
+//! `/v1/auth`: registration, login and logout.
 
-use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use chrono::{DateTime, Utc};
+use actix_web::{HttpRequest, HttpResponse, post, web};
 use roost_common::pipeline::message::Revocation;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::Errors;
+use crate::service::{
+    self,
+    accounts::{Accounts, LoginError, NewAccount, RegisterError, SignedIn},
+};
 use crate::{
     auth::AuthUser,
     domain::account::{Email, Password, Username, parse_name},
-    error::{ApiError, ApiResult, Code},
+    http::{
+        error::{ApiError, ApiResult, Code},
+        input::Errors,
+    },
     state::AppState,
-    store::{self, users::Registered},
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(register)
-        .service(login)
-        .service(logout)
-        .service(me);
+    cfg.service(register).service(login).service(logout);
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -70,22 +71,34 @@ pub struct TokenBody {
     user: TokenUser,
 }
 
-fn token_body(state: &AppState, id: i64, username: String) -> ApiResult<TokenBody> {
-    let issued = state.tokens.issue(id, &username)?;
-    Ok(TokenBody {
-        access_token: issued.token,
+fn accounts(state: &AppState) -> Accounts<'_> {
+    Accounts {
+        db: &state.db,
+        outbox: &state.outbox,
+        hasher: &state.hasher,
+        throttle: &state.throttle,
+        tokens: &state.tokens,
+    }
+}
+
+fn token_body(signed_in: SignedIn) -> TokenBody {
+    TokenBody {
+        access_token: signed_in.token.token,
         token_type: "Bearer",
-        expires_in: issued.expires_in,
-        user: TokenUser { id, username },
-    })
+        expires_in: signed_in.token.expires_in,
+        user: TokenUser {
+            id: signed_in.id,
+            username: signed_in.username,
+        },
+    }
 }
 
 /// Creates an account and signs it in.
 #[utoipa::path(tag = "accounts", request_body = RegisterRequest, responses(
     (status = 201, body = TokenBody),
-    (status = 409, description = "`username_taken` or `email_taken`", body = crate::error::Problem),
-    (status = 422, description = "`validation_failed`, `weak_password` or `password_mismatch`", body = crate::error::Problem),
-    (status = 429, description = "`too_many_attempts` (registrations from one address), with `Retry-After`", body = crate::error::Problem)))]
+    (status = 409, description = "`username_taken` or `email_taken`", body = crate::http::error::Problem),
+    (status = 422, description = "`validation_failed`, `weak_password` or `password_mismatch`", body = crate::http::error::Problem),
+    (status = 429, description = "`too_many_attempts` (registrations from one address), with `Retry-After`", body = crate::http::error::Problem)))]
 #[post("/auth/register")]
 pub async fn register(
     req: HttpRequest,
@@ -97,11 +110,11 @@ pub async fn register(
     let username = errors.take(
         body.username
             .as_deref()
-            .ok_or_else(|| crate::error::FieldError::new("username", "is required"))
+            .ok_or_else(|| crate::http::error::FieldError::new("username", "is required"))
             .and_then(Username::parse),
     );
     if body.password.is_none() {
-        errors.take::<()>(Err(crate::error::FieldError::new(
+        errors.take::<()>(Err(crate::http::error::FieldError::new(
             "password",
             "is required",
         )));
@@ -126,7 +139,7 @@ pub async fn register(
             Code::PasswordMismatch,
             "password_confirmation does not match password.",
         )
-        .with_errors(vec![crate::error::FieldError::new(
+        .with_errors(vec![crate::http::error::FieldError::new(
             "password_confirmation",
             "must equal password",
         )]));
@@ -139,47 +152,32 @@ pub async fn register(
         .with_errors(
             unmet
                 .into_iter()
-                .map(|m| crate::error::FieldError::new("password", m))
+                .map(|m| crate::http::error::FieldError::new("password", m))
                 .collect(),
         )
     })?;
     let client = client_address(&req, state.settings.http.trust_forwarded_for);
-    if let Some(wait) = state.throttle.register_attempt(&client).await {
-        return Err(ApiError::new(
-            Code::TooManyAttempts,
-            format!("Too many registrations from this address; try again in {wait} seconds."),
-        )
-        .with_retry_after(wait));
-    }
-    let hash = state
-        .hasher
-        .hash(SecretString::from(password.expose().to_owned()))
-        .await?;
-    let outcome = store::users::register(
-        &state.db,
-        &state.outbox,
-        store::users::NewUser {
-            username: username.as_str(),
-            email: email.as_ref().map(Email::as_str),
-            first_name: first_name.flatten().as_deref(),
-            last_name: last_name.flatten().as_deref(),
-            password_hash: &hash,
-        },
-    )
-    .await?;
-    match outcome {
-        Registered::Created { id, username } => {
-            Ok(HttpResponse::Created().json(token_body(&state, id, username)?))
-        }
-        Registered::UsernameTaken => Err(ApiError::new(
-            Code::UsernameTaken,
-            format!("The username `{}` is taken.", username.as_str()),
-        )),
-        Registered::EmailTaken => Err(ApiError::new(
-            Code::EmailTaken,
-            "That e-mail address belongs to another account.",
-        )),
-    }
+    let new = NewAccount {
+        username,
+        password,
+        email,
+        first_name: first_name.flatten(),
+        last_name: last_name.flatten(),
+    };
+    let signed_in = service::accounts::register(accounts(&state), &client, new)
+        .await
+        .map_err(|error| {
+            let detail = error.to_string();
+            match error {
+                RegisterError::Throttled { wait } => {
+                    ApiError::new(Code::TooManyAttempts, detail).with_retry_after(wait)
+                }
+                RegisterError::UsernameTaken(_) => ApiError::new(Code::UsernameTaken, detail),
+                RegisterError::EmailTaken => ApiError::new(Code::EmailTaken, detail),
+                RegisterError::Failed(e) => ApiError::internal(e),
+            }
+        })?;
+    Ok(HttpResponse::Created().json(token_body(signed_in)))
 }
 
 /// The client address for throttling. Behind a trusted ingress, the address that ingress
@@ -211,8 +209,8 @@ fn client_address(req: &HttpRequest, trust_forwarded_for: bool) -> String {
 /// Signs in with a username (or e-mail address) and password.
 #[utoipa::path(tag = "accounts", request_body = LoginRequest, responses(
     (status = 200, body = TokenBody),
-    (status = 401, description = "`invalid_credentials`", body = crate::error::Problem),
-    (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = crate::error::Problem)))]
+    (status = 401, description = "`invalid_credentials`", body = crate::http::error::Problem),
+    (status = 429, description = "`too_many_attempts`, with `Retry-After`", body = crate::http::error::Problem)))]
 #[post("/auth/login")]
 pub async fn login(
     req: HttpRequest,
@@ -225,103 +223,49 @@ pub async fn login(
         body.username
             .map(|u| u.trim().to_owned())
             .filter(|u| !u.is_empty())
-            .ok_or_else(|| crate::error::FieldError::new("username", "is required")),
+            .ok_or_else(|| crate::http::error::FieldError::new("username", "is required")),
     );
     let password = errors.take(
         body.password
-            .ok_or_else(|| crate::error::FieldError::new("password", "is required")),
+            .ok_or_else(|| crate::http::error::FieldError::new("password", "is required")),
     );
     errors.finish()?;
     let (Some(identifier), Some(password)) = (identifier, password) else {
         return Err(ApiError::field("username", "is required"));
     };
     let client = client_address(&req, state.settings.http.trust_forwarded_for);
-    let credentials = if identifier.len() > 254 {
-        None
-    } else {
-        store::users::credentials(&state.db, &identifier).await?
-    };
-    let account = credentials.as_ref().map_or_else(
-        || format!("name:{}", identifier.to_lowercase()),
-        |c| format!("id:{}", c.id),
-    );
-    if let Some(wait) = state.throttle.attempt(&account, &client).await {
-        state.metrics.logins.with_label_values(&["throttled"]).inc();
-        return Err(ApiError::new(
-            Code::TooManyAttempts,
-            format!("Too many failed logins; try again in {wait} seconds."),
-        )
-        .with_retry_after(wait));
-    }
-    let (stored, user) = match credentials {
-        Some(c) => (Some(c.password_hash), Some((c.id, c.username))),
-        None => (None, None),
-    };
-    let ok = state
-        .hasher
-        .verify(SecretString::from(password), stored)
-        .await?;
-    match (ok, user) {
-        (true, Some((id, username))) => {
-            state.throttle.succeeded(&account, &client).await;
-            store::users::record_login(&state.db, &state.outbox, id, &username).await?;
-            state.metrics.logins.with_label_values(&["success"]).inc();
-            Ok(web::Json(token_body(&state, id, username)?))
+    let password = SecretString::from(password);
+    let outcome = service::accounts::login(accounts(&state), &client, &identifier, password).await;
+    let (label, result) = match outcome {
+        Ok(signed_in) => ("success", Ok(web::Json(token_body(signed_in)))),
+        Err(error) => {
+            let detail = error.to_string();
+            match error {
+                LoginError::Throttled { wait } => (
+                    "throttled",
+                    Err(ApiError::new(Code::TooManyAttempts, detail).with_retry_after(wait)),
+                ),
+                LoginError::InvalidCredentials => (
+                    "invalid",
+                    Err(ApiError::new(Code::InvalidCredentials, detail)),
+                ),
+                LoginError::Failed(e) => ("error", Err(ApiError::internal(e))),
+            }
         }
-        _ => {
-            state.metrics.logins.with_label_values(&["invalid"]).inc();
-            Err(ApiError::new(
-                Code::InvalidCredentials,
-                "The username or password is incorrect.",
-            ))
-        }
-    }
+    };
+    state.metrics.logins.with_label_values(&[label]).inc();
+    result
 }
 
 /// Revokes the presented token (only that one), on every replica, at once: requests with it
 /// are refused, and notification sockets opened with it are closed.
 #[utoipa::path(tag = "accounts", security(("bearer" = [])), responses(
-    (status = 204), (status = 401, body = crate::error::Problem)))]
+    (status = 204), (status = 401, body = crate::http::error::Problem)))]
 #[post("/auth/logout")]
 pub async fn logout(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
-    store::tokens::revoke(&state.db, user.jti, user.id, user.expires_at).await?;
-    crate::notify::revoke(&state, Revocation::Token { jti: user.jti }).await;
+    service::accounts::logout(&state.db, user.jti, user.id, user.expires_at).await?;
+    state.live.revoke(Revocation::Token { jti: user.jti }).await;
     Ok(HttpResponse::NoContent().finish())
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct MeProfile {
-    username: String,
-    joined_at: DateTime<Utc>,
-    subscribers: i32,
-    subscriptions: i32,
-    posts: i32,
-    /// Always false: you cannot subscribe to yourself.
-    subscribed: bool,
-    email: Option<String>,
-    first_name: Option<String>,
-    last_name: Option<String>,
-}
-
-/// The caller's own profile, with private fields.
-#[utoipa::path(tag = "accounts", security(("bearer" = [])), responses(
-    (status = 200, body = MeProfile), (status = 401, body = crate::error::Problem)))]
-#[get("/me")]
-pub async fn me(state: web::Data<AppState>, user: AuthUser) -> ApiResult<web::Json<MeProfile>> {
-    let p = store::users::profile_by_id(&state.db, user.id)
-        .await?
-        .ok_or_else(ApiError::unauthorized)?;
-    Ok(web::Json(MeProfile {
-        username: p.username,
-        joined_at: p.created_at,
-        subscribers: p.subscribers_count,
-        subscriptions: p.subscriptions_count,
-        posts: p.posts_count,
-        subscribed: false,
-        email: p.email,
-        first_name: p.first_name,
-        last_name: p.last_name,
-    }))
 }
 
 #[cfg(test)]

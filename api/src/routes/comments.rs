@@ -8,11 +8,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::{
     auth::AuthUser,
-    domain::{
-        pagination::{Page, TimeCursor, limit, paginate},
-        post::parse_text,
-    },
-    error::{ApiError, ApiResult},
+    domain::{cursor::TimeCursor, post::parse_text},
+    http::error::{ApiError, ApiResult},
+    http::page::{Page, limit, paginate},
     state::AppState,
     store::{self, comments::CommentRow},
 };
@@ -59,8 +57,8 @@ async fn ensure_visible(state: &AppState, user: &AuthUser, post_id: i64) -> ApiR
 /// Comments on a post the caller may see.
 #[utoipa::path(tag = "comments", request_body = CreateComment, security(("bearer" = [])), responses(
     (status = 201, body = CommentView),
-    (status = 404, description = "`post_not_found`", body = crate::error::Problem),
-    (status = 422, description = "`validation_failed`", body = crate::error::Problem)))]
+    (status = 404, description = "`post_not_found`", body = crate::http::error::Problem),
+    (status = 422, description = "`validation_failed`", body = crate::http::error::Problem)))]
 #[post("/posts/{id}/comments")]
 pub async fn create_comment(
     state: web::Data<AppState>,
@@ -86,7 +84,7 @@ pub struct CommentsQuery {
 /// A post's comments, oldest first.
 #[utoipa::path(tag = "comments", params(CommentsQuery), security(("bearer" = [])), responses(
     (status = 200, body = Page<CommentView>),
-    (status = 404, description = "`post_not_found`", body = crate::error::Problem)))]
+    (status = 404, description = "`post_not_found`", body = crate::http::error::Problem)))]
 #[get("/posts/{id}/comments")]
 pub async fn list_comments(
     state: web::Data<AppState>,

@@ -6,13 +6,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::read_body;
+use crate::http::input::read_body;
 
 use crate::{
     auth::api_key::ClientApp,
     domain::event::{self, BatchError, MAX_BATCH, MAX_BODY},
-    error::{ApiError, ApiResult, Code},
-    queue,
+    http::error::{ApiError, ApiResult, Code},
+    service,
     state::AppState,
 };
 
@@ -54,11 +54,11 @@ fn too_large(detail: &str) -> ApiError {
     security(("api_key" = [])),
     responses(
     (status = 202, body = IngestResponse),
-    (status = 400, description = "`malformed_body`", body = crate::error::Problem),
-    (status = 401, description = "`invalid_api_key`", body = crate::error::Problem),
-    (status = 413, description = "`payload_too_large` (over 1 MiB on the wire or decoded, or over 1000 events)", body = crate::error::Problem),
-    (status = 415, description = "`unsupported_media_type`: a `Content-Encoding` other than gzip or deflate", body = crate::error::Problem),
-    (status = 503, description = "`unavailable` (with Retry-After): nothing was accepted", body = crate::error::Problem)))]
+    (status = 400, description = "`malformed_body`", body = crate::http::error::Problem),
+    (status = 401, description = "`invalid_api_key`", body = crate::http::error::Problem),
+    (status = 413, description = "`payload_too_large` (over 1 MiB on the wire or decoded, or over 1000 events)", body = crate::http::error::Problem),
+    (status = 415, description = "`unsupported_media_type`: a `Content-Encoding` other than gzip or deflate", body = crate::http::error::Problem),
+    (status = 503, description = "`unavailable` (with Retry-After): nothing was accepted", body = crate::http::error::Problem)))]
 #[post("/events")]
 pub async fn ingest(
     state: web::Data<AppState>,
@@ -108,7 +108,10 @@ pub async fn ingest(
     }
     rejected_metric("invalid_event", rejected.len());
     if !events.is_empty() {
-        if let Err(error) = queue::enqueue_events(&state, app.id, received_at, &events).await {
+        let mut redis = state.redis.clone();
+        let accepted =
+            service::events::accept(&mut redis, &state.keys, app.id, received_at, &events).await;
+        if let Err(error) = accepted {
             rejected_metric("unavailable", events.len());
             let mut e = ApiError::unavailable(
                 "The event buffer is unavailable; nothing from this request was accepted. Retry \

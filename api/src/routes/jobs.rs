@@ -12,21 +12,20 @@ use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::read_body;
+use crate::http::input::read_body;
 use crate::{
     auth::AuthUser,
-    error::{ApiError, ApiResult, Code, FieldError},
-    queue,
+    domain::job::NewJob,
+    http::error::{ApiError, ApiResult, Code, FieldError},
+    service::{self, jobs::CreateError},
     state::AppState,
-    store::{self, jobs::NewJob},
+    store,
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_job).service(get_job);
 }
 
-/// Longest `text`, in bytes (UTF-8).
-const MAX_TEXT: usize = 10 * 1024 * 1024;
 /// Largest body: a 10 MiB text plus JSON escaping headroom.
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
@@ -70,7 +69,7 @@ pub struct JobView {
 /// Queues a job. `word_count` counts the words of `text`, or of the page at `url`.
 #[utoipa::path(tag = "jobs", request_body = CreateJob, security(("bearer" = [])), responses(
     (status = 202, body = JobCreated),
-    (status = 422, description = "`validation_failed` or `url_not_allowed`", body = crate::error::Problem)))]
+    (status = 422, description = "`validation_failed` or `url_not_allowed`", body = crate::http::error::Problem)))]
 #[post("/jobs")]
 pub async fn create_job(
     state: web::Data<AppState>,
@@ -78,83 +77,31 @@ pub async fn create_job(
     req: HttpRequest,
     payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    super::body::require_json(&req)?;
+    crate::http::input::require_json(&req)?;
     let body = read_body(&req, payload, MAX_BODY).await?;
-    let job: CreateJob =
-        super::optional_json(&body)?.ok_or_else(|| ApiError::field("kind", "is required"))?;
-    let mut errors = Vec::new();
-    let kind = match job.kind.as_deref().map(JobKind::parse) {
-        Some(Some(kind)) => Some(kind),
-        Some(None) => {
-            errors.push(FieldError::new("kind", "must be `word_count`"));
-            None
-        }
-        None => {
-            errors.push(FieldError::new("kind", "is required"));
-            None
-        }
+    let job: CreateJob = crate::http::input::optional_json(&body)?
+        .ok_or_else(|| ApiError::field("kind", "is required"))?;
+    let new = NewJob::parse(job.kind.as_deref(), job.text, job.url, job.sort.as_deref())
+        .map_err(ApiError::validation)?;
+    let policy = AddressPolicy {
+        allow_loopback: state.settings.jobs.fetch_allow_loopback,
+        allow_private: state.settings.jobs.fetch_allow_private,
     };
-    let sort = match job.sort.as_deref() {
-        None => WordSort::default(),
-        Some(text) => WordSort::parse(text).unwrap_or_else(|| {
-            errors.push(FieldError::new(
-                "sort",
-                "must be `frequency` or `alphabetical`",
-            ));
-            WordSort::default()
-        }),
-    };
-    match (&job.text, &job.url) {
-        (Some(_), Some(_)) | (None, None) => {
-            errors.push(FieldError::new(
-                "text",
-                "give exactly one of `text` and `url`",
-            ));
-        }
-        (Some(text), None) if text.len() > MAX_TEXT => {
-            errors.push(FieldError::new("text", "must be at most 10 MiB"));
-        }
-        (Some(text), None) if text.contains('\0') => {
-            errors.push(FieldError::new("text", "must not contain NUL characters"));
-        }
-        _ => {}
-    }
-    let (Some(kind), true) = (kind, errors.is_empty()) else {
-        return Err(ApiError::validation(errors));
-    };
-    if let Some(url) = &job.url {
-        let policy = AddressPolicy {
-            allow_loopback: state.settings.jobs.fetch_allow_loopback,
-            allow_private: state.settings.jobs.fetch_allow_private,
-        };
-        if url.len() > 2048 {
-            return Err(ApiError::field("url", "must be at most 2048 characters"));
-        }
-        if let Err(refusal) = policy.check_url(url) {
-            return Err(ApiError::new(Code::UrlNotAllowed, format!("{refusal}."))
-                .with_errors(vec![FieldError::new("url", refusal.to_string())]));
-        }
-    }
-    let id = store::jobs::create(
-        &state.db,
-        NewJob {
-            user_id: user.id,
-            kind,
-            text: job.text.as_deref(),
-            url: job.url.as_deref(),
-            sort,
-        },
-    )
-    .await?;
+    let mut redis = state.redis.clone();
+    let id = service::jobs::create(&state.db, &mut redis, &state.keys, policy, user.id, &new)
+        .await
+        .map_err(|error| match error {
+            CreateError::UrlNotAllowed(refusal) => {
+                ApiError::new(Code::UrlNotAllowed, format!("{refusal}."))
+                    .with_errors(vec![FieldError::new("url", refusal.to_string())])
+            }
+            CreateError::Store(e) => e.into(),
+        })?;
     state
         .metrics
         .jobs_created
-        .with_label_values(&[kind.as_str()])
+        .with_label_values(&[new.kind.as_str()])
         .inc();
-    if let Err(error) = queue::enqueue_job(&state, id).await {
-        // The job is safe in PostgreSQL; the worker's sweep picks it up.
-        tracing::warn!(job = %id, error = %format!("{error:#}"), "waking a job runner failed");
-    }
     Ok(HttpResponse::Accepted().json(JobCreated {
         id,
         status: JobStatus::Queued,
@@ -164,7 +111,7 @@ pub async fn create_job(
 /// A job's status and, once done, its result or error. Only its owner sees it.
 #[utoipa::path(tag = "jobs", security(("bearer" = [])), responses(
     (status = 200, body = JobView),
-    (status = 404, description = "`not_found` (also another user's job)", body = crate::error::Problem)))]
+    (status = 404, description = "`not_found` (also another user's job)", body = crate::http::error::Problem)))]
 #[get("/jobs/{id}")]
 pub async fn get_job(
     state: web::Data<AppState>,

@@ -1,37 +1,35 @@
-//! Posts, reposts, quotes, profile timelines, feeds and search.
+//! `/v1/posts`: publishing posts, reposts and quotes (through `service::posts`) and reading
+//! one post. The post view shared by every list of posts lives here.
 
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, get, post, web};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::{Errors, parse_time};
 use crate::{
     auth::AuthUser,
     domain::{
-        pagination::{Page, TimeCursor, limit, paginate},
+        cursor::TimeCursor,
         post::{PostKind, Visibility, parse_text, parse_title, parse_visibility},
     },
-    error::{ApiError, ApiResult, Code, FieldError},
-    state::AppState,
-    store::{
-        self, like_pattern,
-        posts::{Created, NewPost, PostRow, Scope, SubscriptionSearch, Window},
+    http::{
+        error::{ApiError, ApiResult, Code},
+        input::Errors,
+        page::{Page, paginate},
     },
+    service::{self, posts::PublishError},
+    state::AppState,
+    store::{self, posts::PostRow},
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_post)
         .service(repost)
         .service(quote)
-        .service(get_post)
-        .service(my_posts)
-        .service(user_posts)
-        .service(feed)
-        .service(search_subscriptions);
+        .service(get_post);
 }
 
 /// A post of any kind, with what it reposts or quotes.
@@ -102,7 +100,11 @@ async fn assemble(state: &AppState, rows: &[PostRow]) -> ApiResult<HashMap<i64, 
     Ok(originals)
 }
 
-async fn views(state: &AppState, rows: Vec<PostRow>, limit: i64) -> ApiResult<Page<PostView>> {
+pub(crate) async fn views(
+    state: &AppState,
+    rows: Vec<PostRow>,
+    limit: i64,
+) -> ApiResult<Page<PostView>> {
     let originals = assemble(state, &rows).await?;
     Ok(paginate(
         rows,
@@ -147,45 +149,31 @@ pub struct CreateQuote {
     visibility: Option<String>,
 }
 
-fn seconds_to_utc_midnight() -> u64 {
-    let now = Utc::now();
-    let tomorrow = (now + Duration::days(1))
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .map(|t| t.and_utc());
-    tomorrow.map_or(3600, |t| {
-        u64::try_from((t - now).num_seconds()).unwrap_or(1)
-    })
+/// The problem a refused publication is.
+fn problem(error: PublishError) -> ApiError {
+    let detail = error.to_string();
+    match error {
+        PublishError::PostNotFound => ApiError::post_not_found(),
+        PublishError::CannotRepost => ApiError::new(Code::CannotRepost, detail),
+        PublishError::CannotQuote => ApiError::new(Code::CannotQuote, detail),
+        PublishError::AlreadyReposted => ApiError::new(Code::AlreadyReposted, detail),
+        PublishError::DailyLimit { retry_after, .. } => {
+            ApiError::new(Code::DailyPostLimit, detail).with_retry_after(retry_after)
+        }
+        PublishError::Store(e) => e.into(),
+    }
 }
 
-async fn insert(
-    state: &AppState,
-    user: &AuthUser,
-    new: NewPost<'_>,
-    visibility: Visibility,
-) -> ApiResult<HttpResponse> {
-    let daily = state.settings.limits.daily_post_limit;
-    let id = match store::posts::create(&state.db, &state.outbox, user.id, new, visibility, daily)
-        .await?
-    {
-        Created::Post(id) => id,
-        Created::DailyLimitReached => {
-            return Err(ApiError::new(
-                Code::DailyPostLimit,
-                format!(
-                    "You have reached today's limit of {} posts (UTC day).",
-                    daily.unwrap_or_default()
-                ),
-            )
-            .with_retry_after(seconds_to_utc_midnight()));
-        }
-        Created::AlreadyReposted => {
-            return Err(ApiError::new(
-                Code::AlreadyReposted,
-                "You have already reposted this post.",
-            ));
-        }
-    };
+fn publishing(state: &AppState) -> service::posts::Publishing<'_> {
+    service::posts::Publishing {
+        db: &state.db,
+        outbox: &state.outbox,
+        daily_limit: state.settings.limits.daily_post_limit,
+    }
+}
+
+/// 201 with the post just published.
+async fn created(state: &AppState, user: &AuthUser, id: i64) -> ApiResult<HttpResponse> {
     let row = store::posts::visible(&state.db, user.id, id)
         .await?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("post {id} vanished after insert")))?;
@@ -195,8 +183,8 @@ async fn insert(
 /// Publishes a post.
 #[utoipa::path(tag = "posts", request_body = CreatePost, security(("bearer" = [])), responses(
     (status = 201, body = PostView),
-    (status = 422, description = "`validation_failed`", body = crate::error::Problem),
-    (status = 429, description = "`daily_post_limit`, with `Retry-After`", body = crate::error::Problem)))]
+    (status = 422, description = "`validation_failed`", body = crate::http::error::Problem),
+    (status = 429, description = "`daily_post_limit`, with `Retry-After`", body = crate::http::error::Problem)))]
 #[post("/posts")]
 pub async fn create_post(
     state: web::Data<AppState>,
@@ -211,31 +199,19 @@ pub async fn create_post(
     let (Some(title), Some(text), Some(visibility)) = (title, text, visibility) else {
         return Err(ApiError::field("title", "is required"));
     };
-    insert(
-        &state,
-        &user,
-        NewPost::Post {
-            title: &title,
-            text: &text,
-        },
-        visibility,
-    )
-    .await
-}
-
-async fn visible_target(state: &AppState, user: &AuthUser, id: i64) -> ApiResult<PostRow> {
-    store::posts::visible(&state.db, user.id, id)
-        .await?
-        .ok_or_else(ApiError::post_not_found)
+    let id = service::posts::post(publishing(&state), user.id, &title, &text, visibility)
+        .await
+        .map_err(problem)?;
+    created(&state, &user, id).await
 }
 
 /// Reposts a post or a quote (each user reposts a post at most once).
 #[utoipa::path(tag = "posts", request_body(content = Option<CreateRepost>), security(("bearer" = [])), responses(
     (status = 201, body = PostView),
-    (status = 404, description = "`post_not_found`", body = crate::error::Problem),
-    (status = 409, description = "`already_reposted`", body = crate::error::Problem),
-    (status = 422, description = "`cannot_repost`", body = crate::error::Problem),
-    (status = 429, description = "`daily_post_limit` (reposts count), with `Retry-After`", body = crate::error::Problem)))]
+    (status = 404, description = "`post_not_found`", body = crate::http::error::Problem),
+    (status = 409, description = "`already_reposted`", body = crate::http::error::Problem),
+    (status = 422, description = "`cannot_repost`", body = crate::http::error::Problem),
+    (status = 429, description = "`daily_post_limit` (reposts count), with `Retry-After`", body = crate::http::error::Problem)))]
 #[post("/posts/{id}/repost")]
 pub async fn repost(
     state: web::Data<AppState>,
@@ -243,33 +219,21 @@ pub async fn repost(
     id: web::Path<i64>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
-    let body: Option<CreateRepost> = super::optional_json(&body)?;
+    let body: Option<CreateRepost> = crate::http::input::optional_json(&body)?;
     let visibility = parse_visibility(body.as_ref().and_then(|b| b.visibility.as_deref()))
         .map_err(|e| ApiError::validation(vec![e]))?;
-    let target = visible_target(&state, &user, *id).await?;
-    if target.kind == PostKind::Repost {
-        return Err(ApiError::new(
-            Code::CannotRepost,
-            "A repost cannot be reposted; repost the original instead.",
-        ));
-    }
-    insert(
-        &state,
-        &user,
-        NewPost::Repost {
-            original_id: target.id,
-        },
-        visibility,
-    )
-    .await
+    let id = service::posts::repost(publishing(&state), user.id, *id, visibility)
+        .await
+        .map_err(problem)?;
+    created(&state, &user, id).await
 }
 
 /// Quotes a post (quoting a repost quotes its original).
 #[utoipa::path(tag = "posts", request_body = CreateQuote, security(("bearer" = [])), responses(
     (status = 201, body = PostView),
-    (status = 404, description = "`post_not_found`", body = crate::error::Problem),
-    (status = 422, description = "`cannot_quote` or `validation_failed`", body = crate::error::Problem),
-    (status = 429, description = "`daily_post_limit` (quotes count), with `Retry-After`", body = crate::error::Problem)))]
+    (status = 404, description = "`post_not_found`", body = crate::http::error::Problem),
+    (status = 422, description = "`cannot_quote` or `validation_failed`", body = crate::http::error::Problem),
+    (status = 429, description = "`daily_post_limit` (quotes count), with `Retry-After`", body = crate::http::error::Problem)))]
 #[post("/posts/{id}/quote")]
 pub async fn quote(
     state: web::Data<AppState>,
@@ -284,313 +248,23 @@ pub async fn quote(
     let (Some(text), Some(visibility)) = (text, visibility) else {
         return Err(ApiError::field("text", "is required"));
     };
-    let mut target = visible_target(&state, &user, *id).await?;
-    if target.kind == PostKind::Repost {
-        let original = target.original_id.unwrap_or(target.id);
-        target = visible_target(&state, &user, original).await?;
-    }
-    if target.kind == PostKind::Quote {
-        return Err(ApiError::new(
-            Code::CannotQuote,
-            "A quote cannot be quoted.",
-        ));
-    }
-    insert(
-        &state,
-        &user,
-        NewPost::Quote {
-            original_id: target.id,
-            text: &text,
-        },
-        visibility,
-    )
-    .await
+    let id = service::posts::quote(publishing(&state), user.id, *id, &text, visibility)
+        .await
+        .map_err(problem)?;
+    created(&state, &user, id).await
 }
 
 /// One post.
 #[utoipa::path(tag = "posts", security(("bearer" = [])), responses(
-    (status = 200, body = PostView), (status = 404, description = "`post_not_found`", body = crate::error::Problem)))]
+    (status = 200, body = PostView), (status = 404, description = "`post_not_found`", body = crate::http::error::Problem)))]
 #[get("/posts/{id}")]
 pub async fn get_post(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<i64>,
 ) -> ApiResult<web::Json<PostView>> {
-    let row = visible_target(&state, &user, *id).await?;
+    let row = store::posts::visible(&state.db, user.id, *id)
+        .await?
+        .ok_or_else(ApiError::post_not_found)?;
     Ok(web::Json(one(&state, row).await?))
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct MyPostsQuery {
-    /// Case-insensitive substring of the title.
-    title: Option<String>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct OwnPostItem {
-    id: i64,
-    title: Option<String>,
-    text: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-/// A search term as an escaped LIKE pattern; NUL (which no stored text can hold) is refused.
-fn term(field: &str, raw: Option<&str>) -> ApiResult<Option<String>> {
-    match raw.filter(|t| !t.is_empty()) {
-        Some(t) if t.contains('\0') => {
-            Err(ApiError::field(field, "must not contain NUL characters"))
-        }
-        other => Ok(other.map(like_pattern)),
-    }
-}
-
-/// The caller's own titled posts, newest first, optionally searched by title.
-#[utoipa::path(tag = "search", params(MyPostsQuery), security(("bearer" = [])), responses(
-    (status = 200, body = Page<OwnPostItem>)))]
-#[get("/me/posts")]
-pub async fn my_posts(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    query: web::Query<MyPostsQuery>,
-) -> ApiResult<web::Json<Page<OwnPostItem>>> {
-    let limit = limit(query.limit, 20, 100)?;
-    let after = TimeCursor::decode(query.cursor.as_deref())?;
-    let title = term("title", query.title.as_deref())?;
-    let rows =
-        store::posts::search_own(&state.db, user.id, title.as_deref(), after, limit + 1).await?;
-    Ok(web::Json(paginate(
-        rows,
-        limit,
-        |r| TimeCursor::encode_at(r.created_at, r.id),
-        |r| OwnPostItem {
-            id: r.id,
-            title: r.title,
-            text: r.body,
-            created_at: r.created_at,
-        },
-    )))
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct UserPostsQuery {
-    /// 1–100, default 5.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-/// A user's posts that the caller may see, newest first.
-#[utoipa::path(tag = "posts", params(UserPostsQuery), security(("bearer" = [])), responses(
-    (status = 200, body = Page<PostView>), (status = 404, description = "`user_not_found`", body = crate::error::Problem)))]
-#[get("/users/{username}/posts")]
-pub async fn user_posts(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    username: web::Path<String>,
-    query: web::Query<UserPostsQuery>,
-) -> ApiResult<web::Json<Page<PostView>>> {
-    let limit = limit(query.limit, 5, 100)?;
-    let after = TimeCursor::decode(query.cursor.as_deref())?;
-    let (author, _) = store::users::find(&state.db, &username)
-        .await?
-        .ok_or_else(|| ApiError::user_not_found(&username))?;
-    let window = Window {
-        from: None,
-        to: None,
-        after,
-        limit: limit + 1,
-    };
-    let rows = store::posts::list(&state.db, user.id, Scope::Author(author), &window).await?;
-    Ok(web::Json(views(&state, rows, limit).await?))
-}
-
-/// Which posts a feed holds.
-#[derive(Clone, Copy, Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum FeedScope {
-    /// The caller's own posts and those of everyone they subscribe to (the default).
-    Following,
-    /// That plus every post the caller may see.
-    All,
-}
-
-impl FeedScope {
-    /// The scope a query names (`following` when absent); `None` for an unknown one.
-    fn parse(raw: Option<&str>) -> Option<Self> {
-        match raw {
-            None | Some("following") => Some(Self::Following),
-            Some("all") => Some(Self::All),
-            Some(_) => None,
-        }
-    }
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct FeedQuery {
-    /// `following` (default) or `all`.
-    #[param(value_type = Option<FeedScope>, inline)]
-    scope: Option<String>,
-    /// Inclusive lower bound on `created_at` (RFC 3339).
-    from: Option<String>,
-    /// Exclusive upper bound on `created_at` (RFC 3339).
-    to: Option<String>,
-    /// 1–100, default 10.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-/// The caller's feed: posts of every kind, newest first.
-#[utoipa::path(tag = "posts", params(FeedQuery), security(("bearer" = [])), responses(
-    (status = 200, body = Page<PostView>), (status = 422, description = "`validation_failed`", body = crate::error::Problem)))]
-#[get("/feed")]
-pub async fn feed(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    query: web::Query<FeedQuery>,
-) -> ApiResult<web::Json<Page<PostView>>> {
-    let mut errors = Errors::default();
-    let scope = errors.take(match FeedScope::parse(query.scope.as_deref()) {
-        Some(FeedScope::Following) => Ok(Scope::Following),
-        Some(FeedScope::All) => Ok(Scope::All),
-        None => Err(FieldError::new("scope", "must be `following` or `all`")),
-    });
-    let from = errors.take(parse_time("from", query.from.as_deref()));
-    let to = errors.take(parse_time("to", query.to.as_deref()));
-    let limit = errors.take(
-        limit(query.limit, 10, 100)
-            .map_err(|_| FieldError::new("limit", "must be between 1 and 100")),
-    );
-    errors.finish()?;
-    let (Some(scope), Some(from), Some(to), Some(limit)) = (scope, from, to, limit) else {
-        return Err(ApiError::field("scope", "is invalid"));
-    };
-    if let (Some(f), Some(t)) = (from, to)
-        && f >= t
-    {
-        return Err(ApiError::field("to", "must be later than `from`"));
-    }
-    let after = TimeCursor::decode(query.cursor.as_deref())?;
-    let window = Window {
-        from,
-        to,
-        after,
-        limit: limit + 1,
-    };
-    let rows = store::posts::list(&state.db, user.id, scope, &window).await?;
-    Ok(web::Json(views(&state, rows, limit).await?))
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct SubscriptionSearchQuery {
-    /// Comma-separated usernames (at most 10), each of which must exist.
-    usernames: Option<String>,
-    /// Case-insensitive substring of the title.
-    title: Option<String>,
-    /// Case-insensitive substring of the text.
-    text: Option<String>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct FoundPostItem {
-    id: i64,
-    username: String,
-    title: Option<String>,
-    text: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-const MAX_SEARCH_USERNAMES: usize = 10;
-
-/// Posts and quotes of the caller's subscriptions, newest first, filtered.
-#[utoipa::path(tag = "search", params(SubscriptionSearchQuery), security(("bearer" = [])), responses(
-    (status = 200, body = Page<FoundPostItem>),
-    (status = 422, description = "`too_many_usernames`, `unknown_usernames` or `validation_failed`", body = crate::error::Problem)))]
-#[get("/subscriptions/posts")]
-pub async fn search_subscriptions(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    query: web::Query<SubscriptionSearchQuery>,
-) -> ApiResult<web::Json<Page<FoundPostItem>>> {
-    let names: Option<Vec<&str>> = query.usernames.as_deref().map(|raw| {
-        raw.split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .collect()
-    });
-    if let Some(names) = &names
-        && names.len() > MAX_SEARCH_USERNAMES
-    {
-        return Err(ApiError::new(
-            Code::TooManyUsernames,
-            format!(
-                "At most {MAX_SEARCH_USERNAMES} usernames may be given (got {}).",
-                names.len()
-            ),
-        ));
-    }
-    let limit = limit(query.limit, 20, 100)?;
-    let after = TimeCursor::decode(query.cursor.as_deref())?;
-    let authors = match &names {
-        Some(names) if !names.is_empty() => Some(resolve_usernames(&state, names).await?),
-        _ => None,
-    };
-    let title = term("title", query.title.as_deref())?;
-    let text = term("text", query.text.as_deref())?;
-    let search = SubscriptionSearch {
-        authors: authors.as_deref(),
-        title: title.as_deref(),
-        text: text.as_deref(),
-        after,
-        limit: limit + 1,
-    };
-    let rows = store::posts::search_subscriptions(&state.db, user.id, &search).await?;
-    Ok(web::Json(paginate(
-        rows,
-        limit,
-        |r| TimeCursor::encode_at(r.created_at, r.id),
-        |r| FoundPostItem {
-            id: r.id,
-            username: r.username,
-            title: r.title,
-            text: r.body,
-            created_at: r.created_at,
-        },
-    )))
-}
-
-/// Resolves usernames to ids in one query; every unknown one is named in the error.
-async fn resolve_usernames(state: &AppState, names: &[&str]) -> ApiResult<Vec<i64>> {
-    let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-    let found: std::collections::HashMap<String, i64> = store::users::find_many(&state.db, &owned)
-        .await?
-        .into_iter()
-        .map(|(id, name)| (name, id))
-        .collect();
-    let unknown: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| !found.contains_key(&n.to_lowercase()))
-        .collect();
-    if unknown.is_empty() {
-        return Ok(found.into_values().collect());
-    }
-    Err(ApiError::new(
-        Code::UnknownUsernames,
-        format!("Unknown usernames: {}.", unknown.join(", ")),
-    )
-    .with_errors(
-        unknown
-            .iter()
-            .map(|n| FieldError::new("usernames", format!("no user named `{n}`")))
-            .collect(),
-    ))
 }

@@ -1,40 +1,34 @@
-//! User listings, profiles and subscriptions.
+//! `/v1/users`: the user list, profiles and a user's posts.
 
-use actix_web::{HttpResponse, delete, get, put, web};
+use actix_web::{get, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use super::posts::{PostView, views};
 use crate::{
     auth::AuthUser,
-    domain::pagination::{NameCursor, Page, limit, paginate},
-    error::{ApiError, ApiResult, Code},
+    domain::cursor::{NameCursor, TimeCursor},
+    http::{
+        error::{ApiError, ApiResult},
+        page::{Page, limit, paginate},
+    },
     state::AppState,
-    store::{self, like_pattern, subscriptions::Subscribed},
+    store::{
+        self, like_pattern,
+        posts::{Scope, Window},
+    },
 };
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(list_users)
-        .service(my_subscriptions)
-        .service(my_subscribers)
-        .service(subscribe)
-        .service(unsubscribe)
-        .service(profile);
+    cfg.service(list_users).service(profile).service(user_posts);
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct UsersQuery {
     /// Case-insensitive substring of the username.
     q: Option<String>,
-    /// 1–100, default 20.
-    #[param(minimum = 1, maximum = 100)]
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
-
-#[derive(Deserialize, IntoParams)]
-pub struct PageQuery {
     /// 1–100, default 20.
     #[param(minimum = 1, maximum = 100)]
     limit: Option<i64>,
@@ -49,7 +43,7 @@ pub struct UserItem {
 
 /// Every user except the caller, by username.
 #[utoipa::path(tag = "users", params(UsersQuery), security(("bearer" = [])), responses(
-    (status = 200, body = Page<UserItem>), (status = 400, description = "`invalid_cursor`", body = crate::error::Problem)))]
+    (status = 200, body = Page<UserItem>), (status = 400, description = "`invalid_cursor`", body = crate::http::error::Problem)))]
 #[get("/users")]
 pub async fn list_users(
     state: web::Data<AppState>,
@@ -96,7 +90,7 @@ pub struct Profile {
 
 /// A user's public profile.
 #[utoipa::path(tag = "users", security(("bearer" = [])), responses(
-    (status = 200, body = Profile), (status = 404, description = "`user_not_found`", body = crate::error::Problem)))]
+    (status = 200, body = Profile), (status = 404, description = "`user_not_found`", body = crate::http::error::Problem)))]
 #[get("/users/{username}")]
 pub async fn profile(
     state: web::Data<AppState>,
@@ -116,124 +110,35 @@ pub async fn profile(
     }))
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct RelationItem {
-    username: String,
-    since: DateTime<Utc>,
+#[derive(Deserialize, IntoParams)]
+pub struct UserPostsQuery {
+    /// 1–100, default 5.
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    cursor: Option<String>,
 }
 
-async fn relations(
-    state: &AppState,
-    user: &AuthUser,
-    query: &PageQuery,
-    following: bool,
-) -> ApiResult<Page<RelationItem>> {
-    let limit = limit(query.limit, 20, 100)?;
-    let after = NameCursor::decode(query.cursor.as_deref())?;
-    let rows = store::subscriptions::list(
-        &state.db,
-        user.id,
-        following,
-        after.as_ref().map(|c| c.0.as_str()),
-        limit + 1,
-    )
-    .await?;
-    Ok(paginate(
-        rows,
-        limit,
-        |r| NameCursor::encode(&r.username),
-        |r| RelationItem {
-            username: r.username,
-            since: r.since,
-        },
-    ))
-}
-
-/// Whom the caller subscribes to, by username.
-#[utoipa::path(tag = "users", params(PageQuery), security(("bearer" = [])), responses((status = 200, body = Page<RelationItem>)))]
-#[get("/me/subscriptions")]
-pub async fn my_subscriptions(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    query: web::Query<PageQuery>,
-) -> ApiResult<web::Json<Page<RelationItem>>> {
-    Ok(web::Json(relations(&state, &user, &query, true).await?))
-}
-
-/// Who subscribes to the caller, by username.
-#[utoipa::path(tag = "users", params(PageQuery), security(("bearer" = [])), responses((status = 200, body = Page<RelationItem>)))]
-#[get("/me/subscribers")]
-pub async fn my_subscribers(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    query: web::Query<PageQuery>,
-) -> ApiResult<web::Json<Page<RelationItem>>> {
-    Ok(web::Json(relations(&state, &user, &query, false).await?))
-}
-
-async fn target(state: &AppState, user: &AuthUser, username: &str) -> ApiResult<(i64, String)> {
-    let target = store::users::find(&state.db, username)
-        .await?
-        .ok_or_else(|| ApiError::user_not_found(username))?;
-    if target.0 == user.id {
-        return Err(ApiError::new(
-            Code::CannotSubscribeToSelf,
-            "You cannot subscribe to yourself.",
-        ));
-    }
-    Ok(target)
-}
-
-/// Subscribes the caller to a user (idempotent).
-#[utoipa::path(tag = "users", security(("bearer" = [])), responses(
-    (status = 204),
-    (status = 404, description = "`user_not_found`", body = crate::error::Problem),
-    (status = 422, description = "`cannot_subscribe_to_self` or `subscription_limit_reached`", body = crate::error::Problem)))]
-#[put("/me/subscriptions/{username}")]
-pub async fn subscribe(
+/// A user's posts that the caller may see, newest first.
+#[utoipa::path(tag = "posts", params(UserPostsQuery), security(("bearer" = [])), responses(
+    (status = 200, body = Page<PostView>), (status = 404, description = "`user_not_found`", body = crate::http::error::Problem)))]
+#[get("/users/{username}/posts")]
+pub async fn user_posts(
     state: web::Data<AppState>,
     user: AuthUser,
     username: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let (target_id, target_name) = target(&state, &user, &username).await?;
-    let limit = state.settings.limits.subscription_limit;
-    match store::subscriptions::subscribe(
-        &state.db,
-        &state.outbox,
-        (user.id, &user.username),
-        (target_id, &target_name),
-        limit,
-    )
-    .await?
-    {
-        Subscribed::Created | Subscribed::AlreadySubscribed => {
-            Ok(HttpResponse::NoContent().finish())
-        }
-        Subscribed::LimitReached => Err(ApiError::new(
-            Code::SubscriptionLimitReached,
-            format!("You already subscribe to {limit} users, the most allowed."),
-        )),
-    }
-}
-
-/// Unsubscribes the caller from a user (idempotent).
-#[utoipa::path(tag = "users", security(("bearer" = [])), responses(
-    (status = 204), (status = 404, description = "`user_not_found`", body = crate::error::Problem)))]
-#[delete("/me/subscriptions/{username}")]
-pub async fn unsubscribe(
-    state: web::Data<AppState>,
-    user: AuthUser,
-    username: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    let target = store::users::find(&state.db, &username)
+    query: web::Query<UserPostsQuery>,
+) -> ApiResult<web::Json<Page<PostView>>> {
+    let limit = limit(query.limit, 5, 100)?;
+    let after = TimeCursor::decode(query.cursor.as_deref())?;
+    let (author, _) = store::users::find(&state.db, &username)
         .await?
         .ok_or_else(|| ApiError::user_not_found(&username))?;
-    store::subscriptions::unsubscribe(
-        &state.db,
-        &state.outbox,
-        (user.id, &user.username),
-        (target.0, &target.1),
-    )
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
+    let window = Window {
+        from: None,
+        to: None,
+        after,
+        limit: limit + 1,
+    };
+    let rows = store::posts::list(&state.db, user.id, Scope::Author(author), &window).await?;
+    Ok(web::Json(views(&state, rows, limit).await?))
 }

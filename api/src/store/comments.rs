@@ -8,7 +8,7 @@ use roost_common::pipeline::{
     outbox::{self, Publisher},
 };
 
-use crate::domain::pagination::TimeCursor;
+use crate::domain::cursor::TimeCursor;
 
 #[derive(FromRow)]
 pub struct CommentRow {

@@ -8,7 +8,7 @@ use serde_json::{Value, value::RawValue};
 use sqlx::{FromRow, PgPool, Postgres, QueryBuilder, types::Json};
 use uuid::Uuid;
 
-use crate::domain::pagination::{EventCursor, TimeCursor};
+use crate::domain::cursor::{EventCursor, TimeCursor};
 
 #[derive(Default)]
 pub struct EventFilter {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgPool};
 
-use crate::domain::pagination::TimeCursor;
+use crate::domain::cursor::TimeCursor;
 
 #[derive(FromRow, Clone, Debug)]
 pub struct NotificationRow {

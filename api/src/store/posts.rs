@@ -16,7 +16,7 @@ use roost_common::pipeline::{
 
 use super::unique_violation;
 use crate::domain::{
-    pagination::TimeCursor,
+    cursor::TimeCursor,
     post::{PostKind, Visibility},
 };
 

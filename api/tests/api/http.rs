@@ -52,7 +52,7 @@ async fn every_route_answers_head_options_and_other_methods_by_the_rfc(db: PgPoo
     for (path, methods) in routes(&app).await {
         let token = token_for(&path, &user);
         let get = methods.contains(&Method::GET);
-        let safe = get && !roost_api::routes::GETS_WITH_EFFECTS.contains(&path.as_str());
+        let safe = get && !roost_api::http::fallback::GETS_WITH_EFFECTS.contains(&path.as_str());
         let mut allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
         if safe {
             allow.push("HEAD");
@@ -491,14 +491,14 @@ async fn data_exceptions_are_client_errors(db: PgPool) {
         .execute(&db)
         .await
         .unwrap_err();
-    let answer = roost_api::error::ApiError::from(error);
+    let answer = roost_api::http::error::ApiError::from(error);
     assert_eq!(answer.code.as_str(), "validation_failed");
     let error = sqlx::query("SELECT 1e999999::numeric")
         .execute(&db)
         .await
         .unwrap_err();
     assert_eq!(
-        roost_api::error::ApiError::from(error).code.as_str(),
+        roost_api::http::error::ApiError::from(error).code.as_str(),
         "validation_failed"
     );
 }

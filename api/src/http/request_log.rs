@@ -16,11 +16,13 @@ use opentelemetry::{global, propagation::Extractor};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use crate::{
-    auth::extract::LoggedUserId,
-    error::{ApiError, Code},
-    state::AppState,
-};
+use super::error::{ApiError, Code};
+use crate::metrics::Metrics;
+
+/// The user id the request logger reports: authentication inserts it into the request's
+/// extensions once it knows the caller.
+#[derive(Clone, Copy, Debug)]
+pub struct LoggedUserId(pub i64);
 
 tokio::task_local! {
     static REQUEST_ID: String;
@@ -68,7 +70,7 @@ fn as_problem(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     };
     let Some(foreign) = foreign else { return res };
     if let Some(payload) = foreign.as_error::<actix_web::error::PayloadError>() {
-        let error = crate::conformance::payload_error(payload);
+        let error = super::conformance::payload_error(payload);
         return res.into_response(actix_web::HttpResponse::from_error(error));
     }
     let message = foreign.to_string();
@@ -113,9 +115,7 @@ pub async fn observe(
     let _ = span.set_parent(parent);
     let trace_id = span.in_scope(roost_common::telemetry::current_trace_id);
     span.record("trace_id", trace_id.as_str());
-    let metrics = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.metrics.clone());
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
 
     let result = REQUEST_ID
         .scope(request_id.clone(), next.call(req))

@@ -1,57 +1,35 @@
-//! Keyset pagination: limits and opaque cursors.
+//! Opaque keyset-pagination cursors (SPEC §3: "a cursor that does not decode is 400
+//! `invalid_cursor`"): base64url of `<tag>:<position>`, one tag per ordering, so a cursor of
+//! one list is refused by another.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use crate::error::{ApiError, Code};
-
-/// A page of items and the cursor of the next page (`null` on the last page).
-#[derive(Serialize, ToSchema)]
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub next_cursor: Option<String>,
-}
-
-/// Validates `limit`: 1..=max, `default` when absent.
-pub fn limit(raw: Option<i64>, default: i64, max: i64) -> Result<i64, ApiError> {
-    match raw {
-        None => Ok(default),
-        Some(n) if (1..=max).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::field(
-            "limit",
-            format!("must be between 1 and {max}"),
-        )),
-    }
-}
-
-fn invalid_cursor() -> ApiError {
-    ApiError::new(
-        Code::InvalidCursor,
-        "The cursor is not one this API issued; start again without it.",
-    )
-}
+/// A cursor this API did not issue (or issued for another list); the HTTP layer answers 400
+/// `invalid_cursor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("The cursor is not one this API issued; start again without it.")]
+pub struct InvalidCursor;
 
 /// Decodes `<tag>:<microseconds>:<id>` (base64url): the time, range-checked, and the raw id.
-fn decode_time_and_id(raw: &str, tag: &str) -> Result<(DateTime<Utc>, String), ApiError> {
-    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
+fn decode_time_and_id(raw: &str, tag: &str) -> Result<(DateTime<Utc>, String), InvalidCursor> {
+    let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| InvalidCursor)?;
+    let text = String::from_utf8(bytes).map_err(|_| InvalidCursor)?;
     let mut parts = text.split(':');
     let (Some(found), Some(micros), Some(id), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(invalid_cursor());
+        return Err(InvalidCursor);
     };
     if found != tag {
-        return Err(invalid_cursor());
+        return Err(InvalidCursor);
     }
-    let micros: i64 = micros.parse().map_err(|_| invalid_cursor())?;
+    let micros: i64 = micros.parse().map_err(|_| InvalidCursor)?;
     // Years 1..=9999: inside what PostgreSQL's timestamptz can compare against.
     if !(-62_135_596_800_000_000..=253_402_300_799_000_000).contains(&micros) {
-        return Err(invalid_cursor());
+        return Err(InvalidCursor);
     }
-    let at = DateTime::from_timestamp_micros(micros).ok_or_else(invalid_cursor)?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or(InvalidCursor)?;
     Ok((at, id.to_owned()))
 }
 
@@ -76,10 +54,10 @@ impl TimeCursor {
         Self { created_at, id }.encode()
     }
 
-    pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+    pub fn decode(raw: Option<&str>) -> Result<Option<Self>, InvalidCursor> {
         let Some(raw) = raw else { return Ok(None) };
         let (created_at, id) = decode_time_and_id(raw, "t")?;
-        let id: i64 = id.parse().map_err(|_| invalid_cursor())?;
+        let id: i64 = id.parse().map_err(|_| InvalidCursor)?;
         Ok(Some(Self { created_at, id }))
     }
 }
@@ -96,10 +74,10 @@ impl EventCursor {
         URL_SAFE_NO_PAD.encode(format!("e:{}:{}", at.timestamp_micros(), id.simple()))
     }
 
-    pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+    pub fn decode(raw: Option<&str>) -> Result<Option<Self>, InvalidCursor> {
         let Some(raw) = raw else { return Ok(None) };
         let (at, id) = decode_time_and_id(raw, "e")?;
-        let id = uuid::Uuid::parse_str(&id).map_err(|_| invalid_cursor())?;
+        let id = uuid::Uuid::parse_str(&id).map_err(|_| InvalidCursor)?;
         Ok(Some(Self { at, id }))
     }
 }
@@ -113,35 +91,15 @@ impl NameCursor {
         URL_SAFE_NO_PAD.encode(format!("u:{}", username.to_lowercase()))
     }
 
-    pub fn decode(raw: Option<&str>) -> Result<Option<Self>, ApiError> {
+    pub fn decode(raw: Option<&str>) -> Result<Option<Self>, InvalidCursor> {
         let Some(raw) = raw else { return Ok(None) };
-        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| invalid_cursor())?;
-        let text = String::from_utf8(bytes).map_err(|_| invalid_cursor())?;
+        let bytes = URL_SAFE_NO_PAD.decode(raw).map_err(|_| InvalidCursor)?;
+        let text = String::from_utf8(bytes).map_err(|_| InvalidCursor)?;
         let name = text
             .strip_prefix("u:")
             .filter(|n| !n.contains('\0'))
-            .ok_or_else(invalid_cursor)?;
+            .ok_or(InvalidCursor)?;
         Ok(Some(Self(name.to_owned())))
-    }
-}
-
-/// Turns `limit + 1` fetched rows into a page: the extra row only says there is more.
-pub fn paginate<R, T>(
-    mut rows: Vec<R>,
-    limit: i64,
-    cursor_of: impl Fn(&R) -> String,
-    item: impl FnMut(R) -> T,
-) -> Page<T> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let next_cursor = if rows.len() > limit {
-        rows.truncate(limit);
-        rows.last().map(&cursor_of)
-    } else {
-        None
-    };
-    Page {
-        items: rows.into_iter().map(item).collect(),
-        next_cursor,
     }
 }
 
@@ -166,8 +124,7 @@ mod tests {
             &URL_SAFE_NO_PAD.encode("t:1:2:3"),
             &NameCursor::encode("bob"),
         ] {
-            let err = TimeCursor::decode(Some(bad)).unwrap_err();
-            assert_eq!(err.code, Code::InvalidCursor, "{bad}");
+            assert_eq!(TimeCursor::decode(Some(bad)), Err(InvalidCursor), "{bad}");
         }
     }
 
@@ -192,22 +149,5 @@ mod tests {
             Some(NameCursor("bob_1".into()))
         );
         assert!(NameCursor::decode(Some("%%")).is_err());
-    }
-
-    #[test]
-    fn limits() {
-        assert_eq!(limit(None, 20, 100).unwrap(), 20);
-        assert_eq!(limit(Some(100), 20, 100).unwrap(), 100);
-        assert!(limit(Some(0), 20, 100).is_err());
-        assert!(limit(Some(101), 20, 100).is_err());
-    }
-
-    #[test]
-    fn paginate_uses_the_extra_row_only_as_a_signal() {
-        let page = paginate(vec![1, 2, 3], 2, |r| r.to_string(), |r| r * 10);
-        assert_eq!(page.items, vec![10, 20]);
-        assert_eq!(page.next_cursor.as_deref(), Some("2"));
-        let page = paginate(vec![1, 2], 2, |r| r.to_string(), |r| r);
-        assert_eq!(page.next_cursor, None);
     }
 }

@@ -1,4 +1,4 @@
-//! Request bodies. Every body is decoded as its `Content-Encoding` says (`identity`, `gzip`,
+//! Request input. Bodies: every body is decoded as its `Content-Encoding` says (`identity`, `gzip`,
 //! `deflate`; client SDKs such as PostHog's, Segment's and RudderStack's compress their
 //! batches) by the conformance middleware, before any route reads it, in small pieces: each
 //! route's limit then holds for the decoded size, and a decompression bomb is refused with 413
@@ -11,7 +11,10 @@ use actix_web::{HttpMessage, HttpRequest, dev::Payload, error::PayloadError, htt
 use flate2::write::{MultiGzDecoder, ZlibDecoder};
 use futures_util::StreamExt;
 
-use crate::error::{ApiError, Code};
+use actix_web::error::JsonPayloadError;
+use chrono::{DateTime, Utc};
+
+use super::error::{ApiError, Code, FieldError};
 
 /// The content codings a body may have (RFC 9110 §8.4.1); anything else is 415.
 pub const ACCEPTED_ENCODINGS: &str = "gzip, deflate";
@@ -219,13 +222,121 @@ pub async fn read_body(
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(4096).min(max));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| crate::conformance::payload_error(&e))?;
+        let chunk = chunk.map_err(|e| super::conformance::payload_error(&e))?;
         if body.len() + chunk.len() > max {
             return Err(too_large());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// Largest JSON body accepted by the social routes.
+pub const JSON_LIMIT: usize = 64 * 1024;
+
+/// JSON bodies: size limit, and errors as problem details (400 for broken JSON, 413 for too
+/// large, 422 for well-formed JSON of the wrong shape).
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .error_handler(|err, _req| json_error(&err).into())
+}
+
+fn json_error(err: &JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { .. } | JsonPayloadError::Overflow { .. } => {
+            ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
+        }
+        JsonPayloadError::ContentType => not_json(),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
+            Code::ValidationFailed,
+            format!("Invalid request body: {e}."),
+        ),
+        JsonPayloadError::Deserialize(e) => ApiError::new(
+            Code::MalformedBody,
+            format!("The request body is not valid JSON: {e}."),
+        ),
+        JsonPayloadError::Payload(e) => super::conformance::payload_error(e),
+        other => ApiError::new(
+            Code::MalformedBody,
+            format!("Cannot read the request body: {other}."),
+        ),
+    }
+}
+
+/// A body that may be absent (empty): `None`, or the parsed JSON with the usual errors.
+pub fn optional_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(body)
+        .map(Some)
+        .map_err(|e| json_error(&JsonPayloadError::Deserialize(e)))
+}
+
+/// Query strings: errors as 422 `validation_failed`.
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err, _req| {
+        ApiError::new(
+            Code::ValidationFailed,
+            format!("Invalid query parameters: {err}."),
+        )
+        .into()
+    })
+}
+
+/// Path parameters: a malformed id is a resource that does not exist (a post on post routes).
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|_err, req| {
+        let on_post = req
+            .match_pattern()
+            .is_some_and(|p| p.starts_with("/v1/posts/{id}"));
+        if on_post {
+            ApiError::post_not_found().into()
+        } else {
+            ApiError::not_found().into()
+        }
+    })
+}
+
+/// Any other body (non-JSON routes): the same size limit.
+pub fn payload_config() -> web::PayloadConfig {
+    web::PayloadConfig::new(JSON_LIMIT)
+}
+
+/// Parses an optional RFC 3339 time filter. A `+` decoded to a space by form encoding is
+/// accepted as the `+` the client meant.
+pub fn parse_time(field: &str, raw: Option<&str>) -> Result<Option<DateTime<Utc>>, FieldError> {
+    let Some(raw) = raw.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    DateTime::parse_from_rfc3339(&raw.replace(' ', "+"))
+        .map(|t| Some(t.with_timezone(&Utc)))
+        .map_err(|_| FieldError::new(field, "must be an RFC 3339 time, e.g. 2026-01-31T12:00:00Z"))
+}
+
+/// Collects field errors; `Err` with all of them when any.
+#[derive(Default)]
+pub struct Errors(Vec<FieldError>);
+
+impl Errors {
+    pub fn take<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.0.push(e);
+                None
+            }
+        }
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.0))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -295,5 +406,15 @@ mod tests {
         let cut = gzip(b"{\"a\": 1}");
         let (result, _) = decode(Encoding::Gzip, &cut[..cut.len() - 4], 1 << 20);
         assert!(result.is_err());
+    }
+
+    #[test]
+    fn time_filters() {
+        assert!(parse_time("from", None).unwrap().is_none());
+        let t = parse_time("from", Some("2026-01-02T03:04:05 00:00"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-01-02T03:04:05+00:00");
+        assert!(parse_time("from", Some("yesterday")).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! The API's one error type, rendered once as RFC 9457 problem details with a stable,
 //! machine-readable `code`. Internal causes are logged (by the request logger) and never sent.
 
+use crate::domain::cursor::InvalidCursor;
 use std::fmt;
 
 use actix_web::{HttpResponse, ResponseError, http::StatusCode};
@@ -83,21 +84,7 @@ codes! {
     Internal => "internal_error", INTERNAL_SERVER_ERROR, "Internal server error";
 }
 
-/// One invalid input field.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
-
-impl FieldError {
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+pub use crate::domain::FieldError;
 
 /// The body of every error response (`application/problem+json`).
 #[derive(Serialize, ToSchema)]
@@ -211,7 +198,8 @@ impl ApiError {
     }
 
     fn body(&self) -> Problem {
-        let request_id = (self.code == Code::Internal).then(crate::telemetry::current_request_id);
+        let request_id =
+            (self.code == Code::Internal).then(crate::http::request_log::current_request_id);
         let detail = match &request_id {
             Some(Some(id)) => format!("{} Request id: {id}.", self.detail),
             _ => self.detail.clone(),
@@ -250,6 +238,12 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+impl From<InvalidCursor> for ApiError {
+    fn from(e: InvalidCursor) -> Self {
+        Self::new(Code::InvalidCursor, e.to_string())
+    }
+}
 
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {

@@ -6,7 +6,7 @@
 //! - on `/v1`, an `Accept` that admits no JSON is 406 `not_acceptable` (§12.5.1);
 //! - a `Content-Encoding` other than gzip or deflate is 415 `unsupported_media_type` with
 //!   `Accept-Encoding` (§15.5.16); gzip and deflate bodies are decoded here, in bounded
-//!   pieces, for every route (see `routes::body`);
+//!   pieces, for every route (see [`super::input`]);
 //! - a body must arrive in full within `body_timeout` of the headers, or the request gets 408
 //!   `request_timeout` and the connection is closed (§15.5.9); a WebSocket (a GET with
 //!   `Upgrade: websocket`) has no deadline: its payload is the socket's frames;
@@ -32,14 +32,21 @@ use actix_web::{
 };
 use futures_util::StreamExt;
 
-use crate::{
+use super::{
     error::{ApiError, Code},
-    routes::{
-        RouteTable,
-        body::{self, Encoding},
-    },
-    state::AppState,
+    fallback::RouteTable,
+    input::{self as body, Encoding},
 };
+
+/// The limits [`conform`] enforces, registered as app data (`web::Data<Limits>`); without
+/// them the middleware lets requests through untouched.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// How long a body may take to arrive in full after the headers.
+    pub body_timeout: Duration,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+}
 
 /// CSP of the JSON API: nothing may be loaded or framed.
 const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
@@ -52,12 +59,11 @@ pub async fn conform(
     mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
-    let Some((body_timeout, max_header_bytes)) = req.app_data::<web::Data<AppState>>().map(|s| {
-        (
-            s.settings.http.body_timeout,
-            s.settings.http.max_header_bytes,
-        )
-    }) else {
+    let Some(&Limits {
+        body_timeout,
+        max_header_bytes,
+    }) = req.app_data::<web::Data<Limits>>().map(|l| l.as_ref())
+    else {
         return next
             .call(req)
             .await
