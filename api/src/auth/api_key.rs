@@ -6,18 +6,11 @@ use std::{
     time::Duration,
 };
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use moka::sync::Cache;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-
-use crate::{
-    http::error::{ApiError, Code},
-    state::AppState,
-    store,
-};
 
 /// Prefix of every key, so a leaked key is recognisable (e.g. by secret scanners).
 const PREFIX: &str = "roost_";
@@ -69,6 +62,22 @@ impl ApiKeyCache {
         }
     }
 
+    /// The application whose key has this digest (`None`: no active application), from the
+    /// cache or else from PostgreSQL (then cached).
+    pub async fn resolve(
+        &self,
+        db: &sqlx::PgPool,
+        digest: [u8; 32],
+    ) -> Result<Option<Uuid>, sqlx::Error> {
+        if let Some(cached) = self.get(&digest) {
+            return Ok(cached);
+        }
+        let revocations = self.revocations();
+        let found = crate::store::applications::by_key_digest(db, &digest).await?;
+        self.put(digest, found, revocations);
+        Ok(found)
+    }
+
     /// `Some(Some(id))`: a known key; `Some(None)`: known not to exist; `None`: ask PostgreSQL.
     fn get(&self, digest: &[u8; 32]) -> Option<Option<Uuid>> {
         if let Some(id) = self.known.get(digest) {
@@ -111,51 +120,6 @@ impl ApiKeyCache {
         self.revocations.fetch_add(1, Ordering::SeqCst);
         self.known.invalidate_all();
         self.unknown.invalidate_all();
-    }
-}
-
-/// The client application identified by the request's `X-Api-Key`.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientApp {
-    pub id: Uuid,
-}
-
-pub fn invalid_api_key() -> ApiError {
-    ApiError::new(
-        Code::InvalidApiKey,
-        "A valid X-Api-Key header is required (an active application's key).",
-    )
-}
-
-impl FromRequest for ClientApp {
-    type Error = ApiError;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
-        let key = req
-            .headers()
-            .get("x-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.trim().to_owned());
-        Box::pin(async move {
-            let state = state.ok_or_else(|| {
-                ApiError::internal(anyhow::anyhow!("application state is not registered"))
-            })?;
-            let key = key.filter(|k| !k.is_empty()).ok_or_else(invalid_api_key)?;
-            // The lookup is by digest, so timing reveals nothing about stored keys.
-            let digest = digest(&key);
-            let id = match state.api_keys.get(&digest) {
-                Some(cached) => cached,
-                None => {
-                    let revocations = state.api_keys.revocations();
-                    let found = store::applications::by_key_digest(&state.db, &digest).await?;
-                    state.api_keys.put(digest, found, revocations);
-                    found
-                }
-            };
-            id.map(|id| Self { id }).ok_or_else(invalid_api_key)
-        })
     }
 }
 

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::{
+    auth::api_key,
     http::error::{ApiError, Code},
     state::AppState,
     store,
@@ -120,5 +121,42 @@ impl AdminAuth {
             ));
         }
         Err(ApiError::unauthorized())
+    }
+}
+
+/// The client application identified by the request's `X-Api-Key`.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientApp {
+    pub id: uuid::Uuid,
+}
+
+pub fn invalid_api_key() -> ApiError {
+    ApiError::new(
+        Code::InvalidApiKey,
+        "A valid X-Api-Key header is required (an active application's key).",
+    )
+}
+
+impl FromRequest for ClientApp {
+    type Error = ApiError;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let key = req
+            .headers()
+            .get("x-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.trim().to_owned());
+        Box::pin(async move {
+            let state = state.ok_or_else(|| {
+                ApiError::internal(anyhow::anyhow!("application state is not registered"))
+            })?;
+            let key = key.filter(|k| !k.is_empty()).ok_or_else(invalid_api_key)?;
+            // The lookup is by digest, so timing reveals nothing about stored keys.
+            let digest = api_key::digest(&key);
+            let id = state.api_keys.resolve(&state.db, digest).await?;
+            id.map(|id| Self { id }).ok_or_else(invalid_api_key)
+        })
     }
 }

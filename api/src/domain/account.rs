@@ -1,6 +1,6 @@
 //! Usernames, passwords, e-mail addresses and names.
 
-use crate::http::error::FieldError;
+use super::FieldError;
 
 /// 3–30 characters of `[A-Za-z0-9_]`; unique case-insensitively (enforced by the database).
 #[derive(Clone, Debug, PartialEq, Eq)]

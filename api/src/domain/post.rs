@@ -1,6 +1,6 @@
 //! Post, quote and comment content. Lengths count Unicode scalar values (`char`s).
 
-use crate::http::error::FieldError;
+use super::FieldError;
 
 pub const MAX_TITLE: usize = 100;
 pub const MAX_TEXT: usize = 1000;

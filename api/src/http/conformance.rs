@@ -207,27 +207,6 @@ fn with_deadline(payload: Payload, timeout: Duration) -> Payload {
 }
 
 /// The answer to a body that could not be read: 408 when it did not arrive in time (the
-/// connection is then closed), 400 `malformed_body` otherwise.
-pub fn payload_error(error: &PayloadError) -> ApiError {
-    match error {
-        PayloadError::Io(e) if e.kind() == io::ErrorKind::TimedOut => ApiError::new(
-            Code::RequestTimeout,
-            "The request body did not arrive in time; the connection is closed.",
-        ),
-        PayloadError::Overflow => {
-            ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
-        }
-        PayloadError::EncodingCorrupted => ApiError::new(
-            Code::MalformedBody,
-            "The body does not decode as its Content-Encoding says.",
-        ),
-        other => ApiError::new(
-            Code::MalformedBody,
-            format!("Cannot read the request body: {other}."),
-        ),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -198,8 +198,7 @@ impl ApiError {
     }
 
     fn body(&self) -> Problem {
-        let request_id =
-            (self.code == Code::Internal).then(crate::http::request_log::current_request_id);
+        let request_id = (self.code == Code::Internal).then(super::request_id::current);
         let detail = match &request_id {
             Some(Some(id)) => format!("{} Request id: {id}.", self.detail),
             _ => self.detail.clone(),

@@ -222,7 +222,7 @@ pub async fn read_body(
     }
     let mut body = Vec::with_capacity(declared.unwrap_or(4096).min(max));
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| super::conformance::payload_error(&e))?;
+        let chunk = chunk.map_err(|e| payload_error(&e))?;
         if body.len() + chunk.len() > max {
             return Err(too_large());
         }
@@ -256,7 +256,7 @@ fn json_error(err: &JsonPayloadError) -> ApiError {
             Code::MalformedBody,
             format!("The request body is not valid JSON: {e}."),
         ),
-        JsonPayloadError::Payload(e) => super::conformance::payload_error(e),
+        JsonPayloadError::Payload(e) => payload_error(e),
         other => ApiError::new(
             Code::MalformedBody,
             format!("Cannot read the request body: {other}."),
@@ -336,6 +336,27 @@ impl Errors {
         } else {
             Err(ApiError::validation(self.0))
         }
+    }
+}
+
+/// connection is then closed), 400 `malformed_body` otherwise.
+pub fn payload_error(error: &PayloadError) -> ApiError {
+    match error {
+        PayloadError::Io(e) if e.kind() == io::ErrorKind::TimedOut => ApiError::new(
+            Code::RequestTimeout,
+            "The request body did not arrive in time; the connection is closed.",
+        ),
+        PayloadError::Overflow => {
+            ApiError::new(Code::PayloadTooLarge, "The request body is too large.")
+        }
+        PayloadError::EncodingCorrupted => ApiError::new(
+            Code::MalformedBody,
+            "The body does not decode as its Content-Encoding says.",
+        ),
+        other => ApiError::new(
+            Code::MalformedBody,
+            format!("Cannot read the request body: {other}."),
+        ),
     }
 }
 

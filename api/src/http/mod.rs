@@ -2,7 +2,8 @@
 //! `domain` (no `AppState`, no routes, no services).
 //!
 //! - [`error`]: the one error type, one row per code, rendered as problem+json;
-//! - [`request_log`]: request id, request span, one JSON log line and the HTTP metrics per
+//! - [`request_id`]: the request id, set for the whole handling of a request;
+//! - [`request_log`]: request span, one JSON log line and the HTTP metrics per
 //!   request;
 //! - [`conformance`]: HTTP rules applied before routing (HEAD, 406, 415, 408, 431, security
 //!   headers);
@@ -18,4 +19,5 @@ pub mod error;
 pub mod fallback;
 pub mod input;
 pub mod page;
+pub mod request_id;
 pub mod request_log;

@@ -16,24 +16,16 @@ use opentelemetry::{global, propagation::Extractor};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
-use super::error::{ApiError, Code};
+use super::{
+    error::{ApiError, Code},
+    request_id::{self, REQUEST_ID_HEADER},
+};
 use crate::metrics::Metrics;
 
 /// The user id the request logger reports: authentication inserts it into the request's
 /// extensions once it knows the caller.
 #[derive(Clone, Copy, Debug)]
 pub struct LoggedUserId(pub i64);
-
-tokio::task_local! {
-    static REQUEST_ID: String;
-}
-
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// The id of the request being handled, if any (used in 500 bodies).
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(Clone::clone).ok()
-}
 
 struct HeaderExtractor<'a>(&'a HeaderMap);
 
@@ -46,20 +38,6 @@ impl Extractor for HeaderExtractor<'_> {
     }
 }
 
-/// An incoming request id is reused when it is short and printable, otherwise a new one is made.
-fn request_id(req: &ServiceRequest) -> String {
-    req.headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            !v.is_empty()
-                && v.len() <= 128
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
-        })
-        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
-}
-
 /// Errors raised by actix itself (body limits, malformed payloads, ...) become problem
 /// details too, so every error a client sees has the same shape and a `code`.
 fn as_problem(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
@@ -70,7 +48,7 @@ fn as_problem(res: ServiceResponse<BoxBody>) -> ServiceResponse<BoxBody> {
     };
     let Some(foreign) = foreign else { return res };
     if let Some(payload) = foreign.as_error::<actix_web::error::PayloadError>() {
-        let error = super::conformance::payload_error(payload);
+        let error = super::input::payload_error(payload);
         return res.into_response(actix_web::HttpResponse::from_error(error));
     }
     let message = foreign.to_string();
@@ -102,7 +80,7 @@ pub async fn observe(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
-    let request_id = request_id(&req);
+    let request_id = request_id::of(&req);
     let method = req.method().to_string();
     let path = req.path().to_owned();
     let parent = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(req.headers())));
@@ -117,11 +95,11 @@ pub async fn observe(
     span.record("trace_id", trace_id.as_str());
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
 
-    let result = REQUEST_ID
+    let result = request_id::REQUEST_ID
         .scope(request_id.clone(), next.call(req))
         .instrument(span.clone())
         .await;
-    let mut res = REQUEST_ID.sync_scope(request_id.clone(), || {
+    let mut res = request_id::REQUEST_ID.sync_scope(request_id.clone(), || {
         result.map(|res| as_problem(res.map_into_boxed_body()))
     })?;
 

@@ -9,7 +9,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 use crate::http::input::read_body;
 
 use crate::{
-    auth::api_key::ClientApp,
+    auth::extract::ClientApp,
     domain::event::{self, BatchError, MAX_BATCH, MAX_BODY},
     http::error::{ApiError, ApiResult, Code},
     service,

@@ -2,5 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod consumers;
+mod layers;
 mod lifecycle;
+#[path = "../../../api/tests/api/module_graph.rs"]
+mod module_graph;
 mod partitions;
