@@ -12,6 +12,7 @@
 mod report;
 mod run;
 mod scenario;
+mod setup;
 
 use std::str::FromStr;
 
@@ -54,6 +55,11 @@ pub struct BenchArgs {
     /// Seed the data set again (BENCH_RESEED=1), even when the seeded one has these sizes.
     #[arg(long, env = "BENCH_RESEED", value_parser = BoolishValueParser::new(), default_value_t = false)]
     pub reseed: bool,
+}
+
+/// A progress line on standard error.
+fn log(message: impl std::fmt::Display) {
+    eprintln!("[bench] {message}");
 }
 
 /// A duration in wrk's syntax: a number of seconds, or a number with `s`, `m` or `h`.
