@@ -9,7 +9,8 @@ help:
 	@echo "  test         fresh test stack (pg :55433, redis :56380), fmt check, clippy, tests"
 	@echo "               (extra runner args: make test ARGS='-- some_filter')"
 	@echo "  bench        SPEC §5 benchmarks on release builds (pg :55434, redis :56381, api :18080);"
-	@echo "               report in .roost/bench/report.md (settings: scripts/bench.sh header)"
+	@echo "               report in .roost/bench/report.md and report.json"
+	@echo "               (settings: cargo xtask bench --help; BENCH_* environment variables)"
 	@echo "  fmt          cargo fmt --all"
 	@echo "  lint         cargo fmt --all --check + cargo clippy --workspace --all-targets -D warnings"
 	@echo "  stack-up     start the 'run' profile stack (env: scripts/stack.sh env run)"
@@ -23,7 +24,7 @@ test:
 	scripts/test.sh $(ARGS)
 
 bench:
-	scripts/bench.sh
+	cargo xtask bench
 
 fmt:
 	cargo fmt --all

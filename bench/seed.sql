@@ -1,7 +1,7 @@
 -- The benchmark data set (SPEC §5): :users users, each following :subs others, :posts posts
--- (one in ten a quote). Run once by scripts/bench.sh with psql variables; every seeded user gets
--- the password hash of the already registered user `benchseed`. The stored events are reset by
--- seed-events.sql before every run.
+-- (one in ten a quote). Run once by `cargo xtask bench` with psql variables; every seeded user
+-- gets the password hash of the already registered user `benchseed`. The stored events are
+-- reset by seed-events.sql before every run.
 \set ON_ERROR_STOP on
 \timing on
 

@@ -1,7 +1,8 @@
--- wrk script for every benchmark scenario (scripts/bench.sh). The scenario comes from
--- BENCH_SCENARIO; tokens from BENCH_TOKENS (lines "<token> <user number>"); the API key from
--- BENCH_API_KEY; seeded-data sizes from BENCH_USERS and BENCH_SUBS. The summary is appended
--- as one JSON line to BENCH_OUT.
+-- wrk script for every benchmark scenario (`cargo xtask bench`, xtask/src/bench/). The scenario
+-- comes from BENCH_SCENARIO; tokens from BENCH_TOKENS (lines "<token> <user number>"); the API
+-- key from BENCH_API_KEY; seeded-data sizes from BENCH_USERS and BENCH_SUBS. The summary is
+-- appended as one JSON line to BENCH_OUT; xtask reads it as `WrkSummary`
+-- (xtask/src/bench/report.rs), so a field renamed here fails the run instead of emptying a column.
 
 local scenario = os.getenv("BENCH_SCENARIO")
 local users = tonumber(os.getenv("BENCH_USERS") or "100000")
