@@ -8,7 +8,7 @@ use roost_api::{
     service::{self, applications::Revoked},
     store,
 };
-use roost_common::{Settings, db, telemetry};
+use roost_common::{Settings, db, settings::catalogue, telemetry};
 
 #[derive(Parser)]
 #[command(name = "roost-api", version, about = "The Roost HTTP API")]
@@ -61,8 +61,8 @@ enum Command {
         /// The Helm release name (the chart sets ROOST_HELM_RELEASE in the API pods).
         #[arg(
             long,
-            default_value = "roost",
-            env = "ROOST_HELM_RELEASE",
+            default_value = catalogue::HELM_RELEASE_DEFAULT,
+            env = catalogue::HELM_RELEASE.name,
             value_parser = clap::builder::NonEmptyStringValueParser::new()
         )]
         release: String,

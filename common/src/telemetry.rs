@@ -14,7 +14,7 @@ use tracing_subscriber::{
     util::SubscriberInitExt,
 };
 
-use crate::settings::{LogFormat, TelemetrySettings};
+use crate::settings::{LogFormat, TelemetrySettings, catalogue};
 
 /// Flushes and shuts the tracer provider down when dropped (at the end of `main`).
 pub struct TelemetryGuard {
@@ -47,8 +47,8 @@ pub fn init(service: &'static str, settings: &TelemetrySettings) -> anyhow::Resu
         .with_tracer(provider.tracer(service))
         .with_tracked_inactivity(false);
 
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
+    let filter = EnvFilter::try_from_env(catalogue::LOG_FILTER.name)
+        .unwrap_or_else(|_| EnvFilter::new(catalogue::LOG_FILTER_DEFAULT));
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(otel)

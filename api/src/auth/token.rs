@@ -110,16 +110,12 @@ mod tests {
     use super::*;
 
     fn settings(issuer: &str, audience: &str, ttl: u64) -> AuthSettings {
-        roost_common::Settings::from_lookup(|k| match k {
-            "ROOST_DATABASE_URL" => Some("postgres://x@localhost/db".into()),
-            "ROOST_JWT_SECRET" => Some("test-secret-test-secret-test-secret".into()),
-            "ROOST_JWT_ISSUER" => Some(issuer.into()),
-            "ROOST_JWT_AUDIENCE" => Some(audience.into()),
-            "ROOST_TOKEN_TTL_SECONDS" => Some(ttl.to_string()),
-            _ => None,
-        })
-        .unwrap()
-        .auth
+        let mut auth = roost_common::Settings::for_tests().auth;
+        auth.jwt_secret = Some("test-secret-test-secret-test-secret".into());
+        auth.jwt_issuer = issuer.into();
+        auth.jwt_audience = audience.into();
+        auth.token_ttl = std::time::Duration::from_secs(ttl);
+        auth
     }
 
     #[test]
