@@ -1,5 +1,5 @@
-use crate::common::*;
 use reqwest::Method;
+use roost_testkit::*;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -219,10 +219,9 @@ async fn bad_tokens_are_unauthorized(db: PgPool) {
     )
     .await;
     // A token signed with another secret.
-    let other = spawn_with(
-        app.db.clone(),
-        &[("ROOST_JWT_SECRET", "another-secret-0123456789abcdef0123")],
-    )
+    let other = spawn_with(app.db.clone(), |s| {
+        s.auth.jwt_secret = Some("another-secret-0123456789abcdef0123".into());
+    })
     .await;
     let foreign = other.register("henry").await;
     assert_problem(app.get("/v1/me", &foreign).await, 401, "unauthorized").await;
@@ -247,7 +246,7 @@ async fn bad_tokens_are_unauthorized(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn login_is_throttled_per_username_and_reset_by_success(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_LOGIN_MAX_FAILURES_PER_USER", "3")]).await;
+    let app = spawn_with(db, |s| s.auth.login_max_failures_per_user = 3).await;
     app.register("ivy").await;
     let login = |p: &str| {
         app.request(
@@ -277,7 +276,7 @@ async fn login_is_throttled_per_username_and_reset_by_success(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_username_and_its_email_share_one_throttle(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_LOGIN_MAX_FAILURES_PER_USER", "2")]).await;
+    let app = spawn_with(db, |s| s.auth.login_max_failures_per_user = 2).await;
     app.request(
         Method::POST,
         "/v1/auth/register",
@@ -308,7 +307,7 @@ async fn a_username_and_its_email_share_one_throttle(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn parallel_guesses_cannot_pass_the_limit(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_LOGIN_MAX_FAILURES_PER_USER", "5")]).await;
+    let app = spawn_with(db, |s| s.auth.login_max_failures_per_user = 5).await;
     app.register("kim").await;
     let guesses = (0..30).map(|i| {
         app.request(
@@ -337,13 +336,10 @@ async fn parallel_guesses_cannot_pass_the_limit(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn behind_a_trusted_proxy_the_rightmost_forwarded_address_counts(db: PgPool) {
-    let app = spawn_with(
-        db,
-        &[
-            ("ROOST_TRUST_FORWARDED_FOR", "true"),
-            ("ROOST_LOGIN_MAX_FAILURES_PER_IP", "2"),
-        ],
-    )
+    let app = spawn_with(db, |s| {
+        s.http.trust_forwarded_for = true;
+        s.auth.login_max_failures_per_ip = 2;
+    })
     .await;
     let attempt = |spoofed: &str| {
         app.client
@@ -360,7 +356,7 @@ async fn behind_a_trusted_proxy_the_rightmost_forwarded_address_counts(db: PgPoo
 
 #[sqlx::test(migrations = "../migrations")]
 async fn login_is_throttled_per_client_address(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_LOGIN_MAX_FAILURES_PER_IP", "4")]).await;
+    let app = spawn_with(db, |s| s.auth.login_max_failures_per_ip = 4).await;
     for i in 0..4 {
         let res = app
             .request(
@@ -416,7 +412,7 @@ async fn concurrent_registrations_of_one_username_create_one_user(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn registrations_are_throttled_per_client_address(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_REGISTER_MAX_PER_IP", "3")]).await;
+    let app = spawn_with(db, |s| s.auth.register_max_per_ip = 3).await;
     let register = |name: String| {
         app.request(
             reqwest::Method::POST,

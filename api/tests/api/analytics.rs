@@ -1,7 +1,7 @@
 //! The analytics reports (SQL in analytics/v1/*.sql), served by the admin routes.
 
-use crate::common::*;
 use chrono::{Duration, Utc};
+use roost_testkit::*;
 use serde_json::json;
 use sqlx::PgPool;
 

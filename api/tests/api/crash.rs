@@ -5,8 +5,8 @@
 
 use std::{
     collections::HashSet,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
+    net::SocketAddr,
+    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicUsize, Ordering},
@@ -14,7 +14,10 @@ use std::{
     time::Duration,
 };
 
-use crate::common::{ADMIN_TOKEN, PASSWORD, database_url, eventually, free_port};
+use roost_common::Settings;
+use roost_testkit::{
+    ADMIN_TOKEN, ChildProcess, PASSWORD, command, database_url, eventually, free_port, wait_healthy,
+};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::sync::Mutex;
@@ -24,116 +27,61 @@ const EVENTS: usize = 50_000;
 const PER_REQUEST: usize = 100;
 const COMMENTS: usize = 150;
 
-/// A child process killed when dropped (so a failing test leaves nothing running).
-struct Proc(Child);
-
-impl Proc {
-    fn kill9(&mut self) {
-        let _ = self.0.kill(); // SIGKILL
-        let _ = self.0.wait();
-    }
+fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-fn binary(name: &str) -> PathBuf {
-    let api = PathBuf::from(env!("CARGO_BIN_EXE_roost-api"));
-    let path = api.with_file_name(name);
-    if !path.exists() {
-        // `cargo test -p roost-api` alone does not build the worker binary.
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--bin", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building {name}");
-    }
-    path
-}
-
+/// The real binaries on one database, Redis and key prefix.
 struct Stack {
-    env: Vec<(String, String)>,
+    settings: Settings,
 }
 
 impl Stack {
+    /// The test's database, a key prefix of its own, one hashing thread, short worker
+    /// timings (200 ms reads, reclaim after 2 s, maintenance every second, relay after 2 s).
     async fn new(db: &PgPool) -> Self {
-        let env = [
-            ("ROOST_DATABASE_URL", database_url(db).await),
-            (
-                "ROOST_REDIS_URL",
-                std::env::var("ROOST_REDIS_URL")
-                    .unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into()),
-            ),
-            (
-                "ROOST_REDIS_KEY_PREFIX",
-                format!("crash:{}:", Uuid::new_v4()),
-            ),
-            (
-                "ROOST_JWT_SECRET",
-                "crash-secret-0123456789abcdef0123456789".into(),
-            ),
-            ("ROOST_ADMIN_TOKEN", ADMIN_TOKEN.into()),
-            ("ROOST_HASH_WORKERS", "1".into()),
-            ("ROOST_HTTP_WORKERS", "2".into()),
-            ("ROOST_INGEST_BLOCK_MS", "200".into()),
-            ("ROOST_INGEST_CLAIM_IDLE_SECONDS", "2".into()),
-            ("ROOST_MAINTENANCE_INTERVAL_SECONDS", "1".into()),
-            ("ROOST_OUTBOX_RELAY_AFTER_SECONDS", "2".into()),
-            ("RUST_LOG", "warn".into()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        Self { env }
+        let mut settings = Settings::for_tests();
+        settings.database.url = database_url(db).await.into();
+        settings.redis.key_prefix = format!("crash:{}:", Uuid::new_v4());
+        settings.auth.jwt_secret = Some("crash-secret-0123456789abcdef0123456789".into());
+        settings.auth.admin_token = Some(ADMIN_TOKEN.into());
+        settings.auth.hash_workers = 1;
+        settings.http.workers = 2;
+        settings.pipeline.block = Duration::from_millis(200);
+        settings.pipeline.claim_idle = Duration::from_secs(2);
+        settings.pipeline.maintenance_interval = Duration::from_secs(1);
+        settings.pipeline.relay_after = Duration::from_secs(2);
+        Self { settings }
     }
 
-    fn spawn(&self, name: &str, extra: &[(&str, String)]) -> Proc {
-        let mut cmd = Command::new(binary(name));
-        cmd.envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
+    /// Starts binary `name` with the stack's settings changed by `configure`.
+    fn spawn(&self, name: &str, configure: impl FnOnce(&mut Settings)) -> ChildProcess {
+        let mut settings = self.settings.clone();
+        configure(&mut settings);
+        let mut cmd = command(name, &settings);
+        cmd.env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        Proc(cmd.spawn().unwrap())
+        ChildProcess::spawn(cmd)
     }
 
-    async fn api(&self) -> (Proc, String) {
+    async fn api(&self) -> (ChildProcess, String) {
         let port = free_port();
-        let proc = self.spawn(
-            "roost-api",
-            &[
-                ("ROOST_HTTP_ADDR", format!("127.0.0.1:{port}")),
-                ("ROOST_METRICS_ADDR", format!("127.0.0.1:{}", free_port())),
-            ],
-        );
+        let proc = self.spawn("roost-api", |s| {
+            s.http.addr = local(port);
+            s.http.metrics_addr = local(free_port());
+        });
         let base = format!("http://127.0.0.1:{port}");
         wait_healthy(&format!("{base}/healthz")).await;
         (proc, base)
     }
 
-    async fn worker(&self) -> Proc {
+    async fn worker(&self) -> ChildProcess {
         let port = free_port();
-        let proc = self.spawn(
-            "roost-ingest",
-            &[("ROOST_INGEST_METRICS_ADDR", format!("127.0.0.1:{port}"))],
-        );
+        let proc = self.spawn("roost-ingest", |s| s.ingest_metrics_addr = local(port));
         wait_healthy(&format!("http://127.0.0.1:{port}/healthz")).await;
         proc
     }
-}
-
-async fn wait_healthy(url: &str) {
-    eventually(60, url, || async {
-        reqwest::get(url)
-            .await
-            .ok()
-            .filter(|r| r.status().is_success())
-            .map(|_| ())
-    })
-    .await;
 }
 
 fn client() -> reqwest::Client {
@@ -372,7 +320,7 @@ async fn kill_9_of_the_worker_loses_and_duplicates_nothing(db: PgPool) {
         (progress.load(Ordering::SeqCst) >= requests / 3).then_some(())
     })
     .await;
-    worker.kill9();
+    worker.kill();
     let in_store_at_kill = scalar(&db, "SELECT count(*) FROM events WHERE category = 'load'").await;
     eventually(120, "two thirds of the load", || async {
         (progress.load(Ordering::SeqCst) >= 2 * requests / 3).then_some(())
@@ -404,7 +352,7 @@ async fn kill_9_of_an_api_process_mid_request_loses_nothing_accepted(db: PgPool)
     })
     .await;
     // Requests are in flight on both processes: kill one of them.
-    api2.kill9();
+    api2.kill();
     let tally = load.await.unwrap();
     let answered = talk.await.unwrap();
     assert!(tally.retried > 0 || tally.accepted.len() >= EVENTS);

@@ -12,7 +12,7 @@ use roost_api::doctor::{Check, Outcome, Report, data};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::common::{database_url, free_port};
+use roost_testkit::{database_url, free_port};
 
 const NS: &str = "roost";
 
@@ -1119,14 +1119,10 @@ async fn doctor_reports_a_pod_not_ready_for_no_container_reason() {
 }
 
 fn data_settings(database: &str, prefix: &str) -> roost_common::Settings {
-    let redis =
-        std::env::var("ROOST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into());
-    let vars = BTreeMap::from([
-        ("ROOST_DATABASE_URL", database.to_owned()),
-        ("ROOST_REDIS_URL", redis),
-        ("ROOST_REDIS_KEY_PREFIX", prefix.to_owned()),
-    ]);
-    roost_common::Settings::from_lookup(|k| vars.get(k).cloned()).unwrap()
+    let mut settings = roost_common::Settings::for_tests();
+    settings.database.url = database.to_owned().into();
+    settings.redis.key_prefix = prefix.to_owned();
+    settings
 }
 
 async fn data_report(settings: &roost_common::Settings, limits: data::Limits) -> Report {
@@ -1144,11 +1140,7 @@ async fn doctor_checks_the_schema_redis_and_the_backlog(db: PgPool) {
         max_lag: 10,
         consumer_idle: std::time::Duration::from_millis(500),
     };
-    let mut redis = redis::Client::open(std::env::var("ROOST_REDIS_URL").unwrap())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
+    let mut redis = roost_testkit::redis_connection().await;
     let report = data_report(&settings, limits).await;
     finding(&report, Check::Schema, Outcome::Ok, &["schema version"]);
     // The finding follows Redis's real persistence setting.

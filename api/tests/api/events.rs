@@ -1,10 +1,11 @@
 //! The event ingest API and the worker behind it: applications, envelopes, idempotency,
 //! session ordering, the quarantine, Redis outages, schemas and the admin queries.
 
-use std::collections::HashSet;
+use std::{collections::HashSet, time::Duration};
 
-use crate::common::*;
 use reqwest::StatusCode;
+use roost_common::Settings;
+use roost_testkit::*;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -35,7 +36,7 @@ async fn admin_routes_need_the_admin_token(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn applications_are_created_listed_and_revoked(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_API_KEY_CACHE_SECONDS", "0")]).await;
+    let app = spawn_with(db, |s| s.pipeline.api_key_cache_ttl = Duration::ZERO).await;
     let (id, key) = app.create_application("web-shop").await;
     assert!(key.len() >= 43, "a key of at least 256 bits");
     let stored: Vec<u8> =
@@ -112,12 +113,11 @@ async fn a_revoked_key_stops_at_once_on_every_replica(db: PgPool) {
     // Only that application's key.
     assert_eq!(b.send_events(&other_key, &event).await.status(), 202);
     // The CLI announces its revocations too.
-    let vars: Vec<(String, String)> = a.vars.clone().into_iter().collect();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_roost-api"))
+    // Exactly the app's settings (its database, Redis and key prefix), nothing inherited.
+    let out = std::process::Command::new(bin("roost-api"))
         .args(["revoke-app", &other_id])
         .env_clear()
-        .envs(vars)
-        .env("ROOST_DATABASE_URL", database_url(&a.db).await)
+        .envs(a.settings.to_env())
         .output()
         .unwrap();
     assert!(
@@ -391,9 +391,7 @@ async fn admin_event_queries_filter_and_paginate(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn every_quarantine_reason_is_recorded(db: PgPool) {
     let app = spawn_app(db).await;
-    let worker = app
-        .worker_with(&[("ROOST_INGEST_MAX_DELIVERIES", "2")])
-        .await;
+    let worker = app.worker_with(|s| s.pipeline.max_deliveries = 2).await;
     let web_app = app.create_application("web").await;
     let key = web_app.1.clone();
 
@@ -510,9 +508,7 @@ async fn every_quarantine_reason_is_recorded(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn an_entry_that_keeps_failing_is_retried_then_quarantined(db: PgPool) {
     let app = spawn_app(db).await;
-    let worker = app
-        .worker_with(&[("ROOST_INGEST_MAX_DELIVERIES", "2")])
-        .await;
+    let worker = app.worker_with(|s| s.pipeline.max_deliveries = 2).await;
     // A well-formed entry whose write fails on its data: an application id that violates
     // the quarantine's foreign key cannot happen, so use a NUL in `data`, which jsonb refuses
     // (the API never lets one through; a foreign writer might).
@@ -570,10 +566,9 @@ async fn an_entry_that_keeps_failing_is_retried_then_quarantined(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn redis_down_means_503_and_nothing_accepted(db: PgPool) {
     let port = free_port();
-    let app = spawn_with(
-        db,
-        &[("ROOST_REDIS_URL", &format!("redis://127.0.0.1:{port}/0"))],
-    )
+    let app = spawn_with(db, |s| {
+        s.redis.url = format!("redis://127.0.0.1:{port}/0").into();
+    })
     .await;
     let (_, key) = app.create_application("web").await;
     let res = app
@@ -740,11 +735,11 @@ async fn the_stream_is_trimmed_only_below_what_was_acknowledged(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_cli_manages_applications(db: PgPool) {
-    let url = database_url(&db).await;
+    let mut settings = settings();
+    settings.database.url = database_url(&db).await.into();
     let cli = |args: &[&str]| {
-        let output = std::process::Command::new(env!("CARGO_BIN_EXE_roost-api"))
+        let output = command("roost-api", &settings)
             .args(args)
-            .env("ROOST_DATABASE_URL", &url)
             .env("RUST_LOG", "warn")
             .output()
             .unwrap();
@@ -772,7 +767,7 @@ async fn the_cli_manages_applications(db: PgPool) {
         "{list}"
     );
 
-    let app = spawn_with(db, &[("ROOST_API_KEY_CACHE_SECONDS", "0")]).await;
+    let app = spawn_with(db, |s| s.pipeline.api_key_cache_ttl = Duration::ZERO).await;
     let res = app
         .send_events(&key, &pageview(SESSION, "2026-11-23T10:00:00Z"))
         .await;
@@ -790,9 +785,9 @@ async fn the_cli_manages_applications(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn several_workers_share_the_stream(db: PgPool) {
     let app = spawn_app(db).await;
-    let two_consumers = [("ROOST_INGEST_CONSUMERS", "2")];
-    let first = app.worker_with(&two_consumers).await;
-    let second = app.worker_with(&two_consumers).await;
+    let two_consumers = |s: &mut Settings| s.pipeline.consumers = 2;
+    let first = app.worker_with(two_consumers).await;
+    let second = app.worker_with(two_consumers).await;
     let (_, key) = app.create_application("web").await;
     let sends = (0..40).map(|_| {
         let batch: Vec<Value> = (0..50)

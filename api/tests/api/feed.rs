@@ -1,4 +1,4 @@
-use crate::common::*;
+use roost_testkit::*;
 use serde_json::json;
 use sqlx::PgPool;
 

@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use crate::common::*;
 use reqwest::{Method, StatusCode};
+use roost_testkit::*;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -265,7 +265,7 @@ async fn slow_body(app: &TestApp, declared: usize, sent: &[u8]) -> (String, Dura
 
 #[sqlx::test(migrations = "../migrations")]
 async fn a_body_that_never_finishes_is_408_and_the_connection_closes(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_HTTP_BODY_TIMEOUT_SECONDS", "1")]).await;
+    let app = spawn_with(db, |s| s.http.body_timeout = Duration::from_secs(1)).await;
     let (answer, waited) = slow_body(&app, 100, br#"{"username": "#).await;
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("request_timeout"), "{answer}");

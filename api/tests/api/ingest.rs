@@ -3,8 +3,8 @@
 
 use std::io::Write;
 
-use crate::common::*;
 use reqwest::{Method, Response};
+use roost_testkit::*;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -278,13 +278,10 @@ async fn browsers_may_send_events_from_any_origin_but_nothing_else(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn cors_origins_are_configurable(db: PgPool) {
-    let app = spawn_with(
-        db,
-        &[
-            ("ROOST_INGEST_CORS_ALLOWED_ORIGINS", "https://shop.example"),
-            ("ROOST_CORS_ALLOWED_ORIGINS", "https://app.example"),
-        ],
-    )
+    let app = spawn_with(db, |s| {
+        s.http.ingest_cors_origins = vec!["https://shop.example".into()];
+        s.http.cors_origins = vec!["https://app.example".into()];
+    })
     .await;
     // (path, origin, the origin allowed back, or refused with 403)
     let cases = [

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::common::*;
+use roost_testkit::*;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio::{
@@ -170,12 +170,12 @@ async fn bad_job_requests_are_refused(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn url_jobs_count_visible_text_and_fail_with_a_reason(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_FETCH_ALLOW_LOOPBACK", "true")]).await;
+    let app = spawn_with(db, |s| s.jobs.fetch_allow_loopback = true).await;
     let worker = app
-        .worker_with(&[
-            ("ROOST_FETCH_ALLOW_LOOPBACK", "true"),
-            ("ROOST_JOB_MAX_ATTEMPTS", "2"),
-        ])
+        .worker_with(|s| {
+            s.jobs.fetch_allow_loopback = true;
+            s.jobs.max_attempts = 2;
+        })
         .await;
     let alice = app.register("alice").await;
     let page = serve(
@@ -235,7 +235,7 @@ async fn a_host_name_resolving_to_a_refused_address_fails_the_job(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn an_interrupted_run_is_run_again(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_FETCH_ALLOW_LOOPBACK", "true")]).await;
+    let app = spawn_with(db, |s| s.jobs.fetch_allow_loopback = true).await;
     let alice = app.register("alice").await;
     // A job whose first run died mid-way: running, under a lease that has expired, with its
     // stream entry still pending for a consumer that is gone.

@@ -7,7 +7,8 @@ use std::{
     time::Duration,
 };
 
-use crate::common::{PASSWORD, database_url, free_port};
+use roost_common::Settings;
+use roost_testkit::{ChildProcess, PASSWORD, bin, command, database_url, free_port};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
@@ -15,23 +16,18 @@ use sqlx::PgPool;
 async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
     let port = free_port();
     let jwt_secret = "log-test-secret-0123456789abcdef01234";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_roost-api"))
-        .arg("serve")
-        .env("ROOST_DATABASE_URL", database_url(&db).await)
-        .env("ROOST_HTTP_ADDR", format!("127.0.0.1:{port}"))
-        .env("ROOST_METRICS_ADDR", "127.0.0.1:0")
-        .env("ROOST_JWT_SECRET", jwt_secret)
-        .env(
-            "ROOST_REDIS_KEY_PREFIX",
-            format!("test:{}:", uuid::Uuid::new_v4()),
-        )
-        .env("ROOST_HTTP_WORKERS", "1")
-        .env("ROOST_SHUTDOWN_DELAY_SECONDS", "2")
+    let mut settings = Settings::for_tests();
+    settings.database.url = database_url(&db).await.into();
+    settings.http.addr = ([127, 0, 0, 1], port).into();
+    settings.auth.jwt_secret = Some(jwt_secret.into());
+    settings.http.workers = 1;
+    settings.http.shutdown_delay = Duration::from_secs(2);
+    let mut cmd = command("roost-api", &settings);
+    cmd.arg("serve")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::null());
+    let mut child = ChildProcess::spawn(cmd);
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     let mut up = false;
@@ -106,12 +102,8 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
     };
     // SIGTERM: readiness drops at once while requests are still served (the load balancer
     // takes the replica out first), then a graceful shutdown, exit 0.
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let draining = crate::common::eventually(2, "readiness to drop", || async {
+    child.terminate();
+    let draining = roost_testkit::eventually(2, "readiness to drop", || async {
         let res = client.get(format!("{base}/readyz")).send().await.ok()?;
         (res.status() == 503).then_some(res)
     })
@@ -141,19 +133,14 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
     .await
     .expect("the socket was closed before the stop's timeout");
     assert_eq!(closed, Some(1001));
-    let exit = tokio::task::spawn_blocking(move || {
+    let mut pipe = child.take_stdout();
+    let reading = tokio::task::spawn_blocking(move || {
         let mut out = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut out)
-            .unwrap();
-        (child.wait().unwrap(), out)
-    })
-    .await
-    .unwrap();
-    let (exit, stdout) = exit;
+        pipe.read_to_string(&mut out).unwrap();
+        out
+    });
+    let exit = child.wait(Duration::from_secs(60)).await;
+    let stdout = reading.await.unwrap();
     assert!(exit.success(), "exit status {exit:?}");
 
     assert!(!stdout.contains(&password), "a password reached the logs");
@@ -208,12 +195,14 @@ async fn request_logs_are_json_lines_without_secrets(db: PgPool) {
 /// asking for TLS from the test server, which has none, fails instead of going in the clear.
 #[sqlx::test(migrations = "../migrations")]
 async fn pgsslmode_is_honoured(db: PgPool) {
-    let url = database_url(&db).await;
+    let mut settings = Settings::for_tests();
+    settings.database.url = database_url(&db).await.into();
+    // Nothing inherited: no PG* variable of the test's environment interferes.
     let run = |mode: &str| {
-        Command::new(env!("CARGO_BIN_EXE_roost-api"))
+        Command::new(bin("roost-api"))
             .arg("migrate")
             .env_clear()
-            .env("ROOST_DATABASE_URL", &url)
+            .envs(settings.to_env())
             .env("PGSSLMODE", mode)
             .env("RUST_LOG", "warn")
             .output()

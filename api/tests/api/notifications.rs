@@ -3,8 +3,8 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use crate::common::*;
 use futures_util::{SinkExt, StreamExt};
+use roost_testkit::*;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio_tungstenite::{
@@ -119,7 +119,7 @@ async fn notifications_are_dated_and_ordered_by_their_comments(db: PgPool) {
     // The relay only re-publishes rows older than a minute: the first comment comes back only
     // once the second one's notification is stored.
     let worker = app
-        .worker_with(&[("ROOST_OUTBOX_RELAY_AFTER_SECONDS", "60")])
+        .worker_with(|s| s.pipeline.relay_after = Duration::from_secs(60))
         .await;
     eventually(20, "the second comment's notification", || async {
         (notification_count(&app.db).await == 1).then_some(())
@@ -412,7 +412,7 @@ async fn nothing_is_claimed_for_a_revoked_socket_even_if_the_announcement_is_los
 /// open.
 #[sqlx::test(migrations = "../migrations")]
 async fn sockets_outlive_the_request_body_deadline(db: PgPool) {
-    let app = spawn_with(db, &[("ROOST_HTTP_BODY_TIMEOUT_SECONDS", "1")]).await;
+    let app = spawn_with(db, |s| s.http.body_timeout = Duration::from_secs(1)).await;
     let worker = app.worker().await;
     let alice = app.register("alice").await;
     let bob = app.register("bob").await;

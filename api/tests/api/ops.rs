@@ -1,5 +1,5 @@
-use crate::common::*;
 use reqwest::Method;
+use roost_testkit::*;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -192,7 +192,7 @@ async fn internal_errors_carry_the_request_id_and_no_internals(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn a_redis_outage_degrades_without_failing_readiness_or_logins(db: PgPool) {
     let closed = format!("redis://127.0.0.1:{}/0", free_port());
-    let app = spawn_with(db, &[("ROOST_REDIS_URL", closed.as_str())]).await;
+    let app = spawn_with(db, |s| s.redis.url = closed.into()).await;
     let res = app.request(Method::GET, "/readyz", None, None).await;
     assert_eq!(res.status(), 200);
     let body = json(res).await;

@@ -1,4 +1,4 @@
-use crate::common::*;
+use roost_testkit::*;
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -328,7 +328,7 @@ async fn reposts_and_quotes(db: PgPool) {
 
 #[sqlx::test(migrations = "../migrations")]
 async fn the_daily_post_limit_holds_under_concurrency(db: PgPool) {
-    let app = spawn_with(db.clone(), &[("ROOST_DAILY_POST_LIMIT", "5")]).await;
+    let app = spawn_with(db.clone(), |s| s.limits.daily_post_limit = Some(5)).await;
     let alice = app.register("alice").await;
     let first = app.publish(&alice, "one", "", "public").await;
     let attempts =

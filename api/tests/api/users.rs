@@ -1,4 +1,4 @@
-use crate::common::*;
+use roost_testkit::*;
 use sqlx::PgPool;
 
 #[sqlx::test(migrations = "../migrations")]

@@ -6,10 +6,9 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use roost_ingest::group::forget_departed_consumers;
 
+/// The test Redis (`ROOST_REDIS_URL`), connected as the worker connects.
 async fn redis() -> ConnectionManager {
-    let url = std::env::var("ROOST_REDIS_URL").expect("ROOST_REDIS_URL");
-    let client = redis::Client::open(url).unwrap();
-    ConnectionManager::new(client).await.unwrap()
+    roost_common::redis_client::connect(&roost_common::Settings::for_tests().redis).unwrap()
 }
 
 async fn consumers(conn: &mut ConnectionManager, stream: &str) -> Vec<String> {

@@ -6,31 +6,26 @@ use std::{
     time::Duration,
 };
 
+use roost_common::Settings;
+use roost_testkit::{ChildProcess, command, database_url};
 use sqlx::PgPool;
 
-async fn database_url(db: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(db)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
-
-fn ingest(url: &str) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_roost-ingest"));
-    cmd.env("ROOST_DATABASE_URL", url)
-        .env("ROOST_INGEST_METRICS_ADDR", "127.0.0.1:0")
-        .env("RUST_LOG", "info")
+/// `roost-ingest` on the database at `url`, with test settings changed by `configure`, its
+/// output piped.
+fn ingest(url: &str, configure: impl FnOnce(&mut Settings)) -> Command {
+    let mut settings = Settings::for_tests();
+    settings.database.url = url.to_owned().into();
+    configure(&mut settings);
+    let mut cmd = command("roost-ingest", &settings);
+    cmd.env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
 }
 
 /// Waits for the worker's start line (30 s at most), then SIGTERM: it must exit 0.
-async fn started_then_stopped(mut child: std::process::Child) {
-    let stdout = child.stdout.take().unwrap();
+async fn started_then_stopped(mut child: ChildProcess) {
+    let stdout = child.take_stdout();
     let started = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
             .lines()
@@ -42,27 +37,21 @@ async fn started_then_stopped(mut child: std::process::Child) {
         .expect("roost-ingest did not start in time")
         .unwrap();
     assert!(started);
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
-        .await
-        .unwrap();
+    child.terminate();
+    let exit = child.wait(Duration::from_secs(60)).await;
     assert!(exit.success(), "{exit:?}");
 }
 
 #[sqlx::test(migrations = "../migrations")]
 async fn starts_on_a_migrated_database_and_stops_cleanly_on_sigterm(db: PgPool) {
     let url = database_url(&db).await;
-    started_then_stopped(ingest(&url).spawn().unwrap()).await;
+    started_then_stopped(ChildProcess::spawn(ingest(&url, |_| {}))).await;
 }
 
 #[sqlx::test(migrations = false)]
 async fn refuses_an_unmigrated_database(db: PgPool) {
     let url = database_url(&db).await;
-    let output = tokio::task::spawn_blocking(move || ingest(&url).output().unwrap())
+    let output = tokio::task::spawn_blocking(move || ingest(&url, |_| {}).output().unwrap())
         .await
         .unwrap();
     assert!(!output.status.success());
@@ -75,12 +64,11 @@ async fn refuses_an_unmigrated_database(db: PgPool) {
 #[sqlx::test(migrations = false)]
 async fn waits_for_the_migrations_when_told_to(db: PgPool) {
     let url = database_url(&db).await;
-    let mut child = ingest(&url)
-        .env("ROOST_DATABASE_STARTUP_WAIT_SECONDS", "30")
-        .spawn()
-        .unwrap();
+    let mut child = ChildProcess::spawn(ingest(&url, |s| {
+        s.database.startup_wait = Duration::from_secs(30);
+    }));
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(child.try_wait().unwrap().is_none(), "it gave up at once");
+    assert!(child.try_wait().is_none(), "it gave up at once");
     roost_common::db::MIGRATOR.run(&db).await.unwrap();
     started_then_stopped(child).await;
 }

@@ -1,9 +1,36 @@
 //! Weekly event partitions: created ahead, rows caught by the default partition moved in,
 //! and retention dropping whole weeks with their ids.
 
-use chrono::{Duration, Utc};
-use roost_ingest::store::events::ensure_partitions;
+use chrono::{DateTime, Duration, Utc};
+use roost_common::pipeline::{Event, EventData, ROOST_APPLICATION_ID};
+use roost_ingest::store::events::{self, ToStore, ensure_partitions};
 use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Stores one event received (and timed) `at`, as the worker does.
+async fn store_event(db: &PgPool, at: DateTime<Utc>) {
+    let event = Event {
+        id: Uuid::new_v4(),
+        session_id: Uuid::new_v4(),
+        category: "x".into(),
+        name: "y".into(),
+        data: EventData::from_json("{}".into()).unwrap(),
+        timestamp: at,
+    };
+    let mut tx = db.begin().await.unwrap();
+    let stored = events::insert(
+        &mut tx,
+        &[ToStore {
+            application: ROOST_APPLICATION_ID,
+            received_at: at,
+            event: &event,
+        }],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(stored, 1);
+}
 
 async fn partitions(db: &PgPool) -> Vec<String> {
     sqlx::query_scalar(
@@ -30,15 +57,7 @@ async fn partitions_are_created_ahead_and_take_over_rows_of_the_default(db: PgPo
 
     // An event received five weeks from now lands in the default partition...
     let later = Utc::now() + Duration::weeks(5);
-    sqlx::query(
-        "INSERT INTO events (id, application_id, session_id, category, name, data, \"timestamp\", received_at)
-         VALUES (gen_random_uuid(), '00000000-0000-0000-0000-000000000001', gen_random_uuid(),
-                 'x', 'y', '{}', $1, $1)",
-    )
-    .bind(later)
-    .execute(&db)
-    .await
-    .unwrap();
+    store_event(&db, later).await;
     // ...and moves into its week's partition when that is created.
     ensure_partitions(&db, later).await.unwrap();
     let in_default: i64 = sqlx::query_scalar("SELECT count(*) FROM events_default")
@@ -70,21 +89,10 @@ async fn retention_drops_whole_old_weeks_with_their_ids(db: PgPool) {
     ensure_partitions(&db, old).await.unwrap();
     ensure_partitions(&db, Utc::now()).await.unwrap();
     for at in [old, Utc::now()] {
-        sqlx::query(
-            "WITH id AS (INSERT INTO event_ids (id, received_at) VALUES (gen_random_uuid(), $1) RETURNING id)
-             INSERT INTO events (id, application_id, session_id, category, name, data, \"timestamp\", received_at)
-             SELECT id, '00000000-0000-0000-0000-000000000001', gen_random_uuid(), 'x', 'y', '{}', $1, $1 FROM id",
-        )
-        .bind(at)
-        .execute(&db)
-        .await
-        .unwrap();
+        store_event(&db, at).await;
     }
     let before = partitions(&db).await.len();
-    let settings = roost_common::Settings::from_lookup(|k| {
-        (k == "ROOST_DATABASE_URL").then(|| "postgres://unused@127.0.0.1/unused".to_owned())
-    })
-    .unwrap();
+    let settings = roost_common::Settings::for_tests();
     let maintenance = roost_ingest::maintenance::Maintenance {
         db: db.clone(),
         redis: roost_common::redis_client::connect(&settings.redis).unwrap(),

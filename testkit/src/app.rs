@@ -1,80 +1,81 @@
-//! Test harness: starts the real application on port 0 against the test's own fresh database
-//! (from `#[sqlx::test]`) and the private test Redis, with its own key prefix.
+//! The API under test, in-process on port 0, and the in-process worker beside it.
 
-use std::collections::HashMap;
+use std::time::Duration;
 
 use reqwest::{Method, Response, StatusCode};
 use roost_api::{Application, BuildOptions};
-use roost_common::Settings;
+use roost_common::{Settings, pipeline::Keys};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
+use crate::{database_url, eventually, redis_at, scrape};
+
+/// The admin token of every API started by [`spawn_app`].
 pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The password [`TestApp::register`] and [`TestApp::login`] use.
 pub const PASSWORD: &str = "correct-horse-42";
 
+/// Settings for an API under test: [`Settings::for_tests`] with the admin token
+/// [`ADMIN_TOKEN`] and registration throttling out of the way (tests register many users
+/// from one address).
+pub fn settings() -> Settings {
+    let mut settings = Settings::for_tests();
+    settings.auth.admin_token = Some(ADMIN_TOKEN.into());
+    settings.auth.register_max_per_ip = 100_000;
+    settings
+}
+
+/// Short worker timings, so recovery paths run within a test: 200 ms blocking reads, entries
+/// reclaimed after 2 s idle, maintenance every second, the outbox relayed after 1 s, 3 s job
+/// leases, the metrics listener on a free port.
+pub fn fast_worker(settings: &mut Settings) {
+    settings.pipeline.block = Duration::from_millis(200);
+    settings.pipeline.claim_idle = Duration::from_secs(2);
+    settings.pipeline.maintenance_interval = Duration::from_secs(1);
+    settings.pipeline.relay_after = Duration::from_secs(1);
+    settings.jobs.lease = Duration::from_secs(3);
+    settings.ingest_metrics_addr = ([127, 0, 0, 1], 0).into();
+}
+
+/// A running API: its addresses, its database, an HTTP client and the settings it was built
+/// from (a worker, a second replica or a spawned binary reuses them).
 pub struct TestApp {
+    /// `http://127.0.0.1:<port>` of the public listener.
     pub base: String,
+    /// `http://127.0.0.1:<port>` of the metrics listener.
     pub metrics_base: String,
+    /// The test's own database.
     pub db: PgPool,
+    /// A client that does not follow redirects.
     pub client: reqwest::Client,
-    /// The settings the app was built from (a worker or a second replica reuses them).
-    pub vars: HashMap<String, String>,
+    /// The settings the app was built from; `database.url` is the test database's URL.
+    pub settings: Settings,
 }
 
+/// Starts the API with [`settings`] on the test's database `db`.
 pub async fn spawn_app(db: PgPool) -> TestApp {
-    spawn_with(db, &[]).await
+    spawn_with(db, |_| {}).await
 }
 
-/// Starts the app with extra settings (e.g. `("ROOST_DAILY_POST_LIMIT", "5")`).
-pub async fn spawn_with(db: PgPool, overrides: &[(&str, &str)]) -> TestApp {
-    let mut vars: HashMap<String, String> = [
-        ("ROOST_DATABASE_URL", "postgres://unused@127.0.0.1/unused"),
-        ("ROOST_HTTP_ADDR", "127.0.0.1:0"),
-        ("ROOST_METRICS_ADDR", "127.0.0.1:0"),
-        ("ROOST_JWT_SECRET", "test-secret-0123456789abcdef0123456789"),
-        ("ROOST_ADMIN_TOKEN", ADMIN_TOKEN),
-        ("ROOST_HTTP_WORKERS", "2"),
-        ("ROOST_HASH_WORKERS", "2"),
-        // Tests register many users from one address.
-        ("ROOST_REGISTER_MAX_PER_IP", "100000"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect();
-    vars.insert(
-        "ROOST_REDIS_URL".into(),
-        std::env::var("ROOST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/0".into()),
-    );
-    vars.insert(
-        "ROOST_REDIS_KEY_PREFIX".into(),
-        format!("test:{}:", uuid::Uuid::new_v4()),
-    );
-    for (k, v) in overrides {
-        vars.insert((*k).to_owned(), (*v).to_owned());
-    }
-    start(db, vars).await
+/// Starts the API with [`settings`] changed by `configure`
+/// (`|s| s.limits.daily_post_limit = Some(5)`).
+pub async fn spawn_with(db: PgPool, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let mut settings = settings();
+    settings.database.url = database_url(&db).await.into();
+    configure(&mut settings);
+    start(db, settings).await
 }
-
-/// Settings for an in-process worker beside an app: same database, Redis and key prefix,
-/// short timings so recovery paths run within a test.
-pub const FAST_WORKER: [(&str, &str); 6] = [
-    ("ROOST_INGEST_BLOCK_MS", "200"),
-    ("ROOST_INGEST_CLAIM_IDLE_SECONDS", "2"),
-    ("ROOST_MAINTENANCE_INTERVAL_SECONDS", "1"),
-    ("ROOST_OUTBOX_RELAY_AFTER_SECONDS", "1"),
-    ("ROOST_JOB_LEASE_SECONDS", "3"),
-    ("ROOST_INGEST_METRICS_ADDR", "127.0.0.1:0"),
-];
 
 /// How many API replicas of this key prefix listen on the revocations channel; `None` when
 /// the app's Redis is unreachable (tests of a Redis outage).
-async fn listeners(vars: &HashMap<String, String>) -> Option<i64> {
-    let mut redis = redis::Client::open(vars["ROOST_REDIS_URL"].as_str())
+async fn listeners(settings: &Settings) -> Option<i64> {
+    let url = secrecy::ExposeSecret::expose_secret(&settings.redis.url).to_owned();
+    let mut redis = redis::Client::open(url)
         .ok()?
         .get_multiplexed_async_connection()
         .await
         .ok()?;
-    let channel = format!("{}revocations", vars["ROOST_REDIS_KEY_PREFIX"]);
+    let channel = Keys::new(&settings.redis.key_prefix).revocations;
     let counts: (String, i64) = redis::cmd("PUBSUB")
         .arg("NUMSUB")
         .arg(&channel)
@@ -84,14 +85,13 @@ async fn listeners(vars: &HashMap<String, String>) -> Option<i64> {
     Some(counts.1)
 }
 
-async fn start(db: PgPool, vars: HashMap<String, String>) -> TestApp {
-    let listening = listeners(&vars).await;
-    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).expect("test settings");
+async fn start(db: PgPool, settings: Settings) -> TestApp {
+    let listening = listeners(&settings).await;
     let options = BuildOptions {
         // Cheap hashing keeps tests fast; production parameters are unit-tested.
         password_params: argon2::Params::new(1024, 1, 1, None).unwrap(),
     };
-    let app = Application::build(settings, db.clone(), options)
+    let app = Application::build(settings.clone(), db.clone(), options)
         .await
         .expect("build app");
     let base = format!("http://127.0.0.1:{}", app.port());
@@ -101,7 +101,7 @@ async fn start(db: PgPool, vars: HashMap<String, String>) -> TestApp {
     // tests start when it has, not at its leisure.
     if let Some(listening) = listening {
         eventually(10, "the replica's pub/sub subscription", || async {
-            (listeners(&vars).await > Some(listening)).then_some(())
+            (listeners(&settings).await > Some(listening)).then_some(())
         })
         .await;
     }
@@ -113,30 +113,30 @@ async fn start(db: PgPool, vars: HashMap<String, String>) -> TestApp {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
-        vars,
+        settings,
     }
 }
 
 impl TestApp {
     /// A second API replica on the same database, Redis and key prefix.
     pub async fn peer(&self) -> TestApp {
-        start(self.db.clone(), self.vars.clone()).await
+        start(self.db.clone(), self.settings.clone()).await
     }
 
-    /// An in-process worker for this app (see [`FAST_WORKER`]), with extra settings.
-    pub async fn worker_with(&self, overrides: &[(&str, &str)]) -> roost_ingest::Worker {
-        let mut vars = self.vars.clone();
-        for (k, v) in FAST_WORKER.iter().chain(overrides) {
-            vars.insert((*k).to_owned(), (*v).to_owned());
-        }
-        let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    /// An in-process worker for this app: its settings with [`fast_worker`] timings, then
+    /// changed by `configure`.
+    pub async fn worker_with(&self, configure: impl FnOnce(&mut Settings)) -> roost_ingest::Worker {
+        let mut settings = self.settings.clone();
+        fast_worker(&mut settings);
+        configure(&mut settings);
         roost_ingest::Worker::start(settings, self.db.clone())
             .await
             .expect("start worker")
     }
 
+    /// An in-process worker for this app (see [`TestApp::worker_with`]).
     pub async fn worker(&self) -> roost_ingest::Worker {
-        self.worker_with(&[]).await
+        self.worker_with(|_| {}).await
     }
 
     /// This app's Prometheus metrics (from its metrics listener).
@@ -146,16 +146,12 @@ impl TestApp {
 
     /// A Redis connection to the test Redis.
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.vars["ROOST_REDIS_URL"].as_str())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .unwrap()
+        redis_at(&self.settings.redis).await
     }
 
     /// The Redis key (with this app's prefix) of `name`, e.g. `events`.
     pub fn key(&self, name: &str) -> String {
-        format!("{}{name}", self.vars["ROOST_REDIS_KEY_PREFIX"])
+        format!("{}{name}", self.settings.redis.key_prefix)
     }
 
     /// Registers a client application; returns (id, api key).
@@ -188,6 +184,7 @@ impl TestApp {
             .await
     }
 
+    /// A request to this app, with a bearer token and a JSON body when given.
     pub async fn request(
         &self,
         method: Method,
@@ -205,15 +202,18 @@ impl TestApp {
         req.send().await.expect("request failed")
     }
 
+    /// `GET path` with a bearer token.
     pub async fn get(&self, path: &str, token: &str) -> Response {
         self.request(Method::GET, path, Some(token), None).await
     }
 
+    /// `POST path` with a bearer token and a JSON body.
     pub async fn post(&self, path: &str, token: &str, body: Value) -> Response {
         self.request(Method::POST, path, Some(token), Some(body))
             .await
     }
 
+    /// `PUT path` with a bearer token and no body.
     pub async fn put(&self, path: &str, token: &str) -> Response {
         self.request(Method::PUT, path, Some(token), None).await
     }
@@ -223,11 +223,12 @@ impl TestApp {
         self.put(&path, &token).await.status().as_u16()
     }
 
+    /// `DELETE path` with a bearer token.
     pub async fn delete(&self, path: &str, token: &str) -> Response {
         self.request(Method::DELETE, path, Some(token), None).await
     }
 
-    /// Registers a user and returns their access token.
+    /// Registers a user (with [`PASSWORD`]) and returns their access token.
     pub async fn register(&self, username: &str) -> String {
         let res = self
             .request(
@@ -259,6 +260,7 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Subscribes the token's user to `username` (expects 204).
     pub async fn subscribe(&self, token: &str, username: &str) {
         let res = self
             .put(&format!("/v1/me/subscriptions/{username}"), token)
@@ -308,99 +310,4 @@ impl TestApp {
             }
         }
     }
-}
-
-/// Asserts a problem+json error with the given status and code; returns the body.
-pub async fn assert_problem(res: Response, status: u16, code: &str) -> Value {
-    let actual = res.status().as_u16();
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    assert!(res.headers().contains_key("x-request-id"));
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(actual, status, "status for {code}: {body}");
-    assert_eq!(content_type, "application/problem+json", "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status, "{body}");
-    assert!(body["title"].is_string() && body["detail"].is_string() && body["type"].is_string());
-    body
-}
-
-pub async fn json(res: Response) -> Value {
-    res.json().await.unwrap()
-}
-
-pub fn field<'a>(items: &'a [Value], key: &str) -> Vec<&'a str> {
-    items.iter().map(|i| i[key].as_str().unwrap()).collect()
-}
-
-pub fn ids(items: &[Value]) -> Vec<i64> {
-    items.iter().map(|p| p["id"].as_i64().unwrap()).collect()
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The URL of the test's own database (same server as DATABASE_URL, another database).
-pub async fn database_url(db: &PgPool) -> String {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(db)
-        .await
-        .unwrap();
-    let base = std::env::var("DATABASE_URL").expect("DATABASE_URL");
-    let (server, _) = base.rsplit_once('/').unwrap();
-    format!("{server}/{name}")
-}
-
-/// Polls `check` until it returns `Some`, for at most `secs` seconds.
-pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
-/// A valid analytics event (a built-in page view) with a fresh id.
-pub fn pageview(session: &str, timestamp: &str) -> Value {
-    json!({
-        "id": uuid::Uuid::new_v4(),
-        "session_id": session,
-        "category": "page interaction",
-        "name": "pageview",
-        "data": {"host": "shop.example", "path": "/"},
-        "timestamp": timestamp,
-    })
-}
-
-/// The text of a metrics endpoint.
-pub async fn scrape(url: &str) -> String {
-    reqwest::get(url).await.unwrap().text().await.unwrap()
-}
-
-/// An in-process worker's metrics.
-pub async fn worker_metrics(worker: &roost_ingest::Worker) -> String {
-    scrape(&format!(
-        "http://127.0.0.1:{}/metrics",
-        worker.metrics_port()
-    ))
-    .await
 }
