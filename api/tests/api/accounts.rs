@@ -42,75 +42,88 @@ async fn register_errors(db: PgPool) {
     let reg =
         |body: serde_json::Value| app.request(Method::POST, "/v1/auth/register", None, Some(body));
     app.register("bob").await;
-    assert_problem(
-        reg(json!({"username": "BOB", "password": PASSWORD})).await,
-        409,
-        "username_taken",
-    )
-    .await;
     reg(json!({"username": "carol", "password": PASSWORD, "email": "c@x.io"})).await;
-    assert_problem(
-        reg(json!({"username": "carol2", "password": PASSWORD, "email": "C@X.IO"})).await,
-        409,
-        "email_taken",
-    )
-    .await;
-    let weak = assert_problem(
-        reg(json!({"username": "dave", "password": "short"})).await,
-        422,
-        "weak_password",
-    )
-    .await;
+    let cases = [
+        // (case, body, status, code)
+        (
+            "a taken username, in another case",
+            json!({"username": "BOB", "password": PASSWORD}),
+            409,
+            "username_taken",
+        ),
+        (
+            "a taken e-mail address, in another case",
+            json!({"username": "carol2", "password": PASSWORD, "email": "C@X.IO"}),
+            409,
+            "email_taken",
+        ),
+        (
+            "a short password",
+            json!({"username": "dave", "password": "short"}),
+            422,
+            "weak_password",
+        ),
+        (
+            "the username as password",
+            json!({"username": "dave_pw_1234", "password": "Dave_PW_1234"}),
+            422,
+            "weak_password",
+        ),
+        (
+            "a confirmation that differs",
+            json!({"username": "dave", "password": PASSWORD, "password_confirmation": "other"}),
+            422,
+            "password_mismatch",
+        ),
+        (
+            "a bad username and no password",
+            json!({"username": "a b"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            "a two-character username",
+            json!({"username": "xy", "password": PASSWORD}),
+            422,
+            "validation_failed",
+        ),
+        (
+            "a malformed e-mail address",
+            json!({"username": "eve", "password": PASSWORD, "email": "not-an-email"}),
+            422,
+            "validation_failed",
+        ),
+        (
+            "a number as username",
+            json!({"username": 5, "password": PASSWORD}),
+            422,
+            "validation_failed",
+        ),
+    ];
+    let mut problems = std::collections::HashMap::new();
+    for (case, body, status, code) in cases {
+        problems.insert(
+            case,
+            assert_problem_case(case, reg(body).await, status, code).await,
+        );
+    }
+    // The detail lists every unmet rule.
+    let weak = &problems["a short password"];
     assert_eq!(weak["errors"].as_array().unwrap().len(), 3, "{weak}");
     assert!(weak["detail"].as_str().unwrap().contains("10 characters"));
-    let same = assert_problem(
-        reg(json!({"username": "dave_pw_1234", "password": "Dave_PW_1234"})).await,
-        422,
-        "weak_password",
-    )
-    .await;
+    let same = &problems["the username as password"];
     assert!(
         same["detail"].as_str().unwrap().contains("username"),
         "{same}"
     );
-    assert_problem(
-        reg(json!({"username": "dave", "password": PASSWORD, "password_confirmation": "other"}))
-            .await,
-        422,
-        "password_mismatch",
-    )
-    .await;
-    let invalid = assert_problem(
-        reg(json!({"username": "a b"})).await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    let fields: Vec<&str> = invalid["errors"]
+    // Every invalid field is named, in order.
+    let fields: Vec<&str> = problems["a bad username and no password"]["errors"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["field"].as_str().unwrap())
         .collect();
     assert_eq!(fields, vec!["username", "password"]);
-    assert_problem(
-        reg(json!({"username": "xy", "password": PASSWORD})).await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    assert_problem(
-        reg(json!({"username": "eve", "password": PASSWORD, "email": "not-an-email"})).await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    assert_problem(
-        reg(json!({"username": 5, "password": PASSWORD})).await,
-        422,
-        "validation_failed",
-    )
-    .await;
     let res = app
         .client
         .post(format!("{}/v1/auth/register", app.base))
@@ -204,20 +217,26 @@ async fn revocation_holds_on_another_replica(db: PgPool) {
 #[sqlx::test(migrations = "../migrations")]
 async fn bad_tokens_are_unauthorized(db: PgPool) {
     let app = spawn_app(db).await;
-    assert_problem(
-        app.request(Method::GET, "/v1/me", None, None).await,
-        401,
-        "unauthorized",
-    )
-    .await;
-    assert_problem(app.get("/v1/me", "garbage").await, 401, "unauthorized").await;
-    assert_problem(
-        app.request(Method::POST, "/v1/auth/logout", None, None)
-            .await,
-        401,
-        "unauthorized",
-    )
-    .await;
+    let cases = [
+        // (case, method, path, token)
+        ("no token", Method::GET, "/v1/me", None),
+        (
+            "a token that is no JWT",
+            Method::GET,
+            "/v1/me",
+            Some("garbage"),
+        ),
+        (
+            "logging out without a token",
+            Method::POST,
+            "/v1/auth/logout",
+            None,
+        ),
+    ];
+    for (case, method, path, token) in cases {
+        let res = app.request(method, path, token, None).await;
+        assert_problem_case(case, res, 401, "unauthorized").await;
+    }
     // A token signed with another secret.
     let other = spawn_with(app.db.clone(), |s| {
         s.auth.jwt_secret = Some("another-secret-0123456789abcdef0123".into());

@@ -22,14 +22,34 @@ async fn count(db: &PgPool, sql: &str) -> i64 {
 async fn admin_routes_need_the_admin_token(db: PgPool) {
     let app = spawn_app(db).await;
     let user = app.register("alice").await;
-    let res = app
-        .request(reqwest::Method::GET, "/v1/admin/applications", None, None)
-        .await;
-    assert_problem(res, 401, "unauthorized").await;
-    let res = app.get("/v1/admin/applications", "not-a-token").await;
-    assert_problem(res, 401, "unauthorized").await;
-    let res = app.get("/v1/admin/events", &user).await;
-    assert_problem(res, 403, "forbidden").await;
+    let cases = [
+        // (case, path, token, status, code)
+        (
+            "no token",
+            "/v1/admin/applications",
+            None,
+            401,
+            "unauthorized",
+        ),
+        (
+            "a bad token",
+            "/v1/admin/applications",
+            Some("not-a-token"),
+            401,
+            "unauthorized",
+        ),
+        (
+            "a user's token",
+            "/v1/admin/events",
+            Some(user.as_str()),
+            403,
+            "forbidden",
+        ),
+    ];
+    for (case, path, token, status, code) in cases {
+        let res = app.request(reqwest::Method::GET, path, token, None).await;
+        assert_problem_case(case, res, status, code).await;
+    }
     let res = app.get("/v1/admin/applications", ADMIN_TOKEN).await;
     assert_eq!(res.status(), 200);
 }
@@ -192,9 +212,9 @@ async fn envelopes_are_checked_one_by_one(db: PgPool) {
             .body(body)
             .send()
     };
-    assert_problem(raw("{not json").await.unwrap(), 400, "malformed_body").await;
-    assert_problem(raw("[]").await.unwrap(), 400, "malformed_body").await;
-    assert_problem(raw("42").await.unwrap(), 400, "malformed_body").await;
+    for body in ["{not json", "[]", "42"] {
+        assert_problem_case(body, raw(body).await.unwrap(), 400, "malformed_body").await;
+    }
     let many: Vec<Value> = (0..1001)
         .map(|_| pageview(SESSION, "2026-11-23T10:00:00Z"))
         .collect();
@@ -374,17 +394,21 @@ async fn admin_event_queries_filter_and_paginate(db: PgPool) {
             "{body}"
         );
     }
-    let res = app
-        .get("/v1/admin/events?session_id=x&from=soon", ADMIN_TOKEN)
-        .await;
-    let body = assert_problem(res, 422, "validation_failed").await;
-    assert_eq!(body["errors"].as_array().unwrap().len(), 2);
-    let res = app
-        .get("/v1/admin/events?cursor=garbage", ADMIN_TOKEN)
-        .await;
-    assert_problem(res, 400, "invalid_cursor").await;
-    let res = app.get("/v1/admin/events?limit=1001", ADMIN_TOKEN).await;
-    assert_problem(res, 422, "validation_failed").await;
+    let cases = [
+        // (query, status, code, how many fields the errors name)
+        ("session_id=x&from=soon", 422, "validation_failed", Some(2)),
+        ("cursor=garbage", 400, "invalid_cursor", None),
+        ("limit=1001", 422, "validation_failed", None),
+    ];
+    for (query, status, code, fields) in cases {
+        let res = app
+            .get(&format!("/v1/admin/events?{query}"), ADMIN_TOKEN)
+            .await;
+        let body = assert_problem_case(query, res, status, code).await;
+        if let Some(fields) = fields {
+            assert_eq!(body["errors"].as_array().unwrap().len(), fields, "{query}");
+        }
+    }
     worker.shutdown().await;
 }
 

@@ -1,3 +1,4 @@
+use reqwest::Method;
 use roost_testkit::*;
 use serde_json::json;
 use sqlx::PgPool;
@@ -50,49 +51,53 @@ async fn create_and_read_posts(db: PgPool) {
 async fn post_validation(db: PgPool) {
     let app = spawn_app(db).await;
     let t = app.register("alice").await;
-    for body in [
-        json!({"text": "no title"}),
-        json!({"title": "   "}),
-        json!({"title": "x".repeat(101)}),
-        json!({"title": "ok", "text": "x".repeat(1001)}),
-        json!({"title": "ok", "visibility": "everyone"}),
-        json!({"title": 5}),
-        json!({"title": "nul\u{0}char"}),
-        json!({"title": "ok", "text": "nul\u{0}char"}),
-    ] {
-        assert_problem(
-            app.post("/v1/posts", &t, body).await,
-            422,
-            "validation_failed",
-        )
-        .await;
+    let long_text = "x".repeat(1001);
+    let invalid = [
+        // (case, body): each 422 validation_failed
+        ("no title", json!({"text": "no title"})),
+        ("a blank title", json!({"title": "   "})),
+        ("a 101-character title", json!({"title": "x".repeat(101)})),
+        (
+            "a 1001-character text",
+            json!({"title": "ok", "text": &long_text}),
+        ),
+        (
+            "an unknown visibility",
+            json!({"title": "ok", "visibility": "everyone"}),
+        ),
+        ("a number as title", json!({"title": 5})),
+        ("a NUL in the title", json!({"title": "nul\u{0}char"})),
+        (
+            "a NUL in the text",
+            json!({"title": "ok", "text": "nul\u{0}char"}),
+        ),
+        (
+            "an empty title, a long text",
+            json!({"title": "", "text": &long_text}),
+        ),
+    ];
+    let mut problems = std::collections::HashMap::new();
+    for (case, body) in invalid {
+        let res = app.post("/v1/posts", &t, body).await;
+        problems.insert(
+            case,
+            assert_problem_case(case, res, 422, "validation_failed").await,
+        );
     }
-    let both = assert_problem(
-        app.post(
-            "/v1/posts",
-            &t,
-            json!({"title": "", "text": "x".repeat(1001)}),
-        )
-        .await,
-        422,
-        "validation_failed",
-    )
-    .await;
+    // Both invalid fields are named.
+    let both = &problems["an empty title, a long text"];
     assert_eq!(both["errors"].as_array().unwrap().len(), 2);
-    assert_problem(app.get("/v1/posts/999999", &t).await, 404, "post_not_found").await;
-    assert_problem(
-        app.get("/v1/posts/not-a-number", &t).await,
-        404,
-        "post_not_found",
-    )
-    .await;
-    assert_problem(
-        app.post("/v1/posts/99999999999999999999/repost", &t, json!({}))
-            .await,
-        404,
-        "post_not_found",
-    )
-    .await;
+    let missing = [
+        // (method, path): each 404 post_not_found
+        (Method::GET, "/v1/posts/999999"),
+        (Method::GET, "/v1/posts/not-a-number"),
+        (Method::POST, "/v1/posts/99999999999999999999/repost"),
+    ];
+    for (method, path) in missing {
+        let body = (method == Method::POST).then(|| json!({}));
+        let res = app.request(method.clone(), path, Some(&t), body).await;
+        assert_problem_case(&format!("{method} {path}"), res, 404, "post_not_found").await;
+    }
     // Every error is problem+json, including body limits of routes that read raw bytes.
     let res = app
         .client
@@ -141,42 +146,19 @@ async fn visibility_rules(db: PgPool) {
     )
     .await;
     // Carol cannot comment on, repost or quote what she cannot see.
-    assert_problem(
-        app.post(&format!("/v1/posts/{private}/repost"), &carol, json!({}))
-            .await,
-        404,
-        "post_not_found",
-    )
-    .await;
-    assert_problem(
-        app.post(
-            &format!("/v1/posts/{private}/quote"),
-            &carol,
-            json!({"text": "hm"}),
-        )
-        .await,
-        404,
-        "post_not_found",
-    )
-    .await;
-    assert_problem(
-        app.post(
-            &format!("/v1/posts/{private}/comments"),
-            &carol,
-            json!({"text": "hm"}),
-        )
-        .await,
-        404,
-        "post_not_found",
-    )
-    .await;
-    assert_problem(
-        app.get(&format!("/v1/posts/{private}/comments"), &carol)
-            .await,
-        404,
-        "post_not_found",
-    )
-    .await;
+    let cases = [
+        // (method, path under the post, body)
+        (Method::POST, "repost", Some(json!({}))),
+        (Method::POST, "quote", Some(json!({"text": "hm"}))),
+        (Method::POST, "comments", Some(json!({"text": "hm"}))),
+        (Method::GET, "comments", None),
+    ];
+    for (method, under, body) in cases {
+        let case = format!("{method} /v1/posts/{{private}}/{under}");
+        let path = format!("/v1/posts/{private}/{under}");
+        let res = app.request(method, &path, Some(&carol), body).await;
+        assert_problem_case(&case, res, 404, "post_not_found").await;
+    }
     // Profile timeline shows only what the caller may see.
     let seen = app.all_pages("/v1/users/alice/posts", &carol).await;
     assert_eq!(

@@ -1,3 +1,4 @@
+use reqwest::Method;
 use roost_testkit::*;
 use sqlx::PgPool;
 
@@ -21,30 +22,17 @@ async fn listing_users_excludes_the_caller_and_pages_by_username(db: PgPool) {
     assert_eq!(field(&q, "username"), vec!["a_b_c"]);
     let q = app.all_pages("/v1/users?q=%25", &me).await;
     assert!(q.is_empty());
-    assert_problem(
-        app.get("/v1/users?limit=0", &me).await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    assert_problem(
-        app.get("/v1/users?limit=101", &me).await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    assert_problem(
-        app.get("/v1/users?limit=abc", &me).await,
-        422,
-        "validation_failed",
-    )
-    .await;
-    assert_problem(
-        app.get("/v1/users?cursor=nope!", &me).await,
-        400,
-        "invalid_cursor",
-    )
-    .await;
+    let cases = [
+        // (query, status, code)
+        ("limit=0", 422, "validation_failed"),
+        ("limit=101", 422, "validation_failed"),
+        ("limit=abc", 422, "validation_failed"),
+        ("cursor=nope!", 400, "invalid_cursor"),
+    ];
+    for (query, status, code) in cases {
+        let res = app.get(&format!("/v1/users?{query}"), &me).await;
+        assert_problem_case(query, res, status, code).await;
+    }
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -91,24 +79,18 @@ async fn profiles_and_subscriptions(db: PgPool) {
     let followers = app.all_pages("/v1/me/subscribers", &alice).await;
     assert_eq!(field(&followers, "username"), vec!["bob"]);
 
-    assert_problem(
-        app.put("/v1/me/subscriptions/alice", &alice).await,
-        422,
-        "cannot_subscribe_to_self",
-    )
-    .await;
-    assert_problem(
-        app.put("/v1/me/subscriptions/ghost", &alice).await,
-        404,
-        "user_not_found",
-    )
-    .await;
-    assert_problem(
-        app.delete("/v1/me/subscriptions/ghost", &alice).await,
-        404,
-        "user_not_found",
-    )
-    .await;
+    let cases = [
+        // (method, username, status, code)
+        (Method::PUT, "alice", 422, "cannot_subscribe_to_self"),
+        (Method::PUT, "ghost", 404, "user_not_found"),
+        (Method::DELETE, "ghost", 404, "user_not_found"),
+    ];
+    for (method, username, status, code) in cases {
+        let case = format!("{method} {username}");
+        let path = format!("/v1/me/subscriptions/{username}");
+        let res = app.request(method, &path, Some(&alice), None).await;
+        assert_problem_case(&case, res, status, code).await;
+    }
     assert_eq!(
         app.delete("/v1/me/subscriptions/bob", &alice)
             .await
