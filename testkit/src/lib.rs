@@ -13,6 +13,7 @@
 //!   was awaited.
 //! - [`ChildProcess`]: a spawned binary, killed when dropped; [`bin`] finds the built
 //!   binaries without building anything.
+//! - [`module_graph`]: a crate's module graph read with `syn`, for the layer tests.
 //! - [`assert_problem`] (and [`assert_problem_case`] for tables of error cases: rows of
 //!   input, expected status, expected code) and small JSON helpers.
 //!
@@ -21,6 +22,7 @@
 
 mod app;
 mod assert;
+pub mod module_graph;
 mod process;
 
 pub use app::{ADMIN_TOKEN, PASSWORD, TestApp, fast_worker, settings, spawn_app, spawn_with};

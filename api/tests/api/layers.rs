@@ -1,11 +1,11 @@
 //! The API's layers (ARCHITECTURE.md, "one-way layers"): `main` → `lib` → `routes` →
 //! `service` → `store` and `domain`; `http` is usable by everything above `domain` and uses
 //! nothing above it; lower layers never import higher ones nor `AppState`; and no module
-//! cycle anywhere. Read from the sources (see `module_graph`).
+//! cycle anywhere. Read from the sources (see `roost_testkit::module_graph`).
 
 use std::path::Path;
 
-use crate::module_graph::{cycles, read, violations};
+use roost_testkit::module_graph::{cycles, read, violations};
 
 #[test]
 fn lower_layers_never_import_higher_ones_and_no_module_cycle_remains() {

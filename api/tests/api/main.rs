@@ -16,7 +16,6 @@ mod ingest;
 mod jobs;
 mod layers;
 mod logs;
-mod module_graph;
 mod notifications;
 mod ops;
 mod posts;

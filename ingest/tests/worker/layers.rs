@@ -1,11 +1,11 @@
 //! The worker's layers: `store` (SQL, one file per table) and the pure parts (`validate`,
 //! `consumer::plan`, `consumer::read_size`) use nothing that talks to Redis or runs a loop;
 //! `maintenance` is a schedule over them; no module cycle. Read from the sources (see
-//! `module_graph`).
+//! `roost_testkit::module_graph`).
 
 use std::path::Path;
 
-use crate::module_graph::{cycles, read, violations};
+use roost_testkit::module_graph::{cycles, read, violations};
 
 #[test]
 fn the_worker_s_layers_are_one_way_and_no_module_cycle_remains() {

@@ -4,6 +4,4 @@
 mod consumers;
 mod layers;
 mod lifecycle;
-#[path = "../../../api/tests/api/module_graph.rs"]
-mod module_graph;
 mod partitions;

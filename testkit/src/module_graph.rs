@@ -248,36 +248,41 @@ pub fn violations(graph: &Graph, layer: &str, except: &[&str], forbidden: &[&str
         .collect()
 }
 
-#[test]
-fn the_graph_reader_finds_uses_paths_and_cycles() {
-    let dir = std::env::temp_dir().join(format!("module-graph-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(dir.join("a")).unwrap();
-    std::fs::write(dir.join("lib.rs"), "pub mod a; pub mod b; pub mod c;").unwrap();
-    std::fs::write(
-        dir.join("a/mod.rs"),
-        "pub mod x; use self::x::X; pub struct A;",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("a/x.rs"),
-        "pub struct X(super::A); fn f() { crate::b::g(); }",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("b.rs"),
-        "use crate::{c::C, a::x};\npub fn g() {}\n#[cfg(test)] mod tests { use crate::a::A; }",
-    )
-    .unwrap();
-    std::fs::write(dir.join("c.rs"), "pub struct C; fn h() { crate::a::x::X; }").unwrap();
-    let graph = read(&dir);
-    let edges = |m: &str| graph[m].iter().cloned().collect::<Vec<_>>();
-    assert_eq!(edges("a"), ["a::x"]);
-    assert_eq!(edges("a::x"), ["b"], "the parent is not an edge");
-    assert_eq!(edges("b"), ["a::x", "c"], "test modules are left out");
-    assert_eq!(edges("c"), ["a::x"]);
-    assert_eq!(cycles(&graph), vec![vec!["a::x", "b", "c"]]);
-    assert_eq!(violations(&graph, "b", &[], &["c"]), ["b → c"]);
-    assert!(violations(&graph, "a", &["a::x"], &["b"]).is_empty());
-    std::fs::remove_dir_all(&dir).unwrap();
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_graph_reader_finds_uses_paths_and_cycles() {
+        let dir = std::env::temp_dir().join(format!("module-graph-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("a")).unwrap();
+        std::fs::write(dir.join("lib.rs"), "pub mod a; pub mod b; pub mod c;").unwrap();
+        std::fs::write(
+            dir.join("a/mod.rs"),
+            "pub mod x; use self::x::X; pub struct A;",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("a/x.rs"),
+            "pub struct X(super::A); fn f() { crate::b::g(); }",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("b.rs"),
+            "use crate::{c::C, a::x};\npub fn g() {}\n#[cfg(test)] mod tests { use crate::a::A; }",
+        )
+        .unwrap();
+        std::fs::write(dir.join("c.rs"), "pub struct C; fn h() { crate::a::x::X; }").unwrap();
+        let graph = read(&dir);
+        let edges = |m: &str| graph[m].iter().cloned().collect::<Vec<_>>();
+        assert_eq!(edges("a"), ["a::x"]);
+        assert_eq!(edges("a::x"), ["b"], "the parent is not an edge");
+        assert_eq!(edges("b"), ["a::x", "c"], "test modules are left out");
+        assert_eq!(edges("c"), ["a::x"]);
+        assert_eq!(cycles(&graph), vec![vec!["a::x", "b", "c"]]);
+        assert_eq!(violations(&graph, "b", &[], &["c"]), ["b → c"]);
+        assert!(violations(&graph, "a", &["a::x"], &["b"]).is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
