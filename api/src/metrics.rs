@@ -11,7 +11,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// Latency by method and route pattern.
     pub http_duration: HistogramVec,
-    /// Login attempts by outcome (`success`, `invalid`, `throttled`).
+    /// Login attempts by outcome (`success`, `invalid`, `throttled`, `error`: hashing or the
+    /// database failed).
     pub logins: IntCounterVec,
     pub db_pool_size: IntGauge,
     pub db_pool_idle: IntGauge,

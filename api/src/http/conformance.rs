@@ -206,7 +206,6 @@ fn with_deadline(payload: Payload, timeout: Duration) -> Payload {
     Payload::from(stream)
 }
 
-/// The answer to a body that could not be read: 408 when it did not arrive in time (the
 #[cfg(test)]
 mod tests {
     use super::*;

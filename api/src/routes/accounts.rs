@@ -174,6 +174,7 @@ pub async fn register(
                 }
                 RegisterError::UsernameTaken(_) => ApiError::new(Code::UsernameTaken, detail),
                 RegisterError::EmailTaken => ApiError::new(Code::EmailTaken, detail),
+                RegisterError::Store(e) => e.into(),
                 RegisterError::Failed(e) => ApiError::internal(e),
             }
         })?;
@@ -249,6 +250,7 @@ pub async fn login(
                     "invalid",
                     Err(ApiError::new(Code::InvalidCredentials, detail)),
                 ),
+                LoginError::Store(e) => ("error", Err(e.into())),
                 LoginError::Failed(e) => ("error", Err(ApiError::internal(e))),
             }
         }

@@ -54,6 +54,10 @@ pub enum RegisterError {
     UsernameTaken(String),
     #[error("That e-mail address belongs to another account.")]
     EmailTaken,
+    /// PostgreSQL failed (503 when it is unreachable, see `http::error`).
+    #[error("storing the account failed")]
+    Store(#[from] sqlx::Error),
+    /// Hashing or signing the token failed.
     #[error("registering failed")]
     Failed(#[source] anyhow::Error),
 }
@@ -67,6 +71,10 @@ pub enum LoginError {
     /// The same for an unknown user and a wrong password (no user enumeration).
     #[error("The username or password is incorrect.")]
     InvalidCredentials,
+    /// PostgreSQL failed (503 when it is unreachable, see `http::error`).
+    #[error("reading or recording the login failed")]
+    Store(#[from] sqlx::Error),
+    /// Hashing or signing the token failed.
     #[error("logging in failed")]
     Failed(#[source] anyhow::Error),
 }
@@ -97,8 +105,7 @@ pub async fn register(
             password_hash: &hash,
         },
     )
-    .await
-    .map_err(|e| RegisterError::Failed(e.into()))?;
+    .await?;
     match outcome {
         Registered::Created { id, username } => {
             sign_in(deps, id, username).map_err(RegisterError::Failed)
@@ -120,13 +127,10 @@ pub async fn login(
     identifier: &str,
     password: SecretString,
 ) -> Result<SignedIn, LoginError> {
-    let failed = |e: sqlx::Error| LoginError::Failed(e.into());
     let credentials = if identifier.len() > 254 {
         None
     } else {
-        store::users::credentials(deps.db, identifier)
-            .await
-            .map_err(failed)?
+        store::users::credentials(deps.db, identifier).await?
     };
     // One count per account whichever identifier names it; unknown names count by name.
     let account = credentials.as_ref().map_or_else(
@@ -150,9 +154,7 @@ pub async fn login(
         return Err(LoginError::InvalidCredentials);
     };
     deps.throttle.succeeded(&account, client).await;
-    store::users::record_login(deps.db, deps.outbox, id, &username)
-        .await
-        .map_err(failed)?;
+    store::users::record_login(deps.db, deps.outbox, id, &username).await?;
     sign_in(deps, id, username).map_err(LoginError::Failed)
 }
 

@@ -36,6 +36,29 @@ async fn readiness_fails_without_postgres(db: PgPool) {
     assert_eq!(body["redis"], "ok");
 }
 
+/// An unreachable database is 503 `unavailable` (with `Retry-After`) on the account routes
+/// too, never a 500: clients retry, and the error-rate alerts stay quiet.
+#[sqlx::test(migrations = "../migrations")]
+async fn accounts_answer_503_without_postgres(db: PgPool) {
+    let app = spawn_app(db.clone()).await;
+    app.register("alice").await;
+    db.close().await;
+    for (path, body) in [
+        (
+            "/v1/auth/login",
+            json!({"username": "alice", "password": PASSWORD}),
+        ),
+        (
+            "/v1/auth/register",
+            json!({"username": "bob", "password": PASSWORD}),
+        ),
+    ] {
+        let res = app.request(Method::POST, path, None, Some(body)).await;
+        assert!(res.headers().contains_key("retry-after"), "{path}");
+        assert_problem(res, 503, "unavailable").await;
+    }
+}
+
 #[sqlx::test(migrations = "../migrations")]
 async fn unknown_routes_are_problem_404s(db: PgPool) {
     let app = spawn_app(db).await;

@@ -63,7 +63,13 @@ pub struct CommentCreated {
     pub username: String,
     pub email: Option<String>,
     pub timestamp: DateTime<Utc>,
+    /// Absent or null reads as empty (the notification's excerpt is then empty).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub text: String,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Option::<String>::deserialize(d)?.unwrap_or_default())
 }
 
 /// `subscription.created` and `subscription.removed`.
@@ -264,6 +270,19 @@ mod tests {
         event.data = EventData::from_json(r#"{"comment_id": "x"}"#.into()).unwrap();
         let error = DomainEvent::decode(&event).unwrap_err();
         assert_eq!(error.name, "comment.created");
+        // A comment's text may be absent or null (an older writer): it reads as empty.
+        let mut data: serde_json::Value =
+            serde_json::from_str(examples()[3].data().unwrap().as_json()).unwrap();
+        data["text"] = serde_json::Value::Null;
+        event.data = EventData::from_serialize(&data).unwrap();
+        let Some(DomainEvent::CommentCreated(comment)) = DomainEvent::decode(&event).unwrap()
+        else {
+            panic!("expected a comment")
+        };
+        assert_eq!(comment.text, "");
+        data.as_object_mut().unwrap().remove("text");
+        event.data = EventData::from_serialize(&data).unwrap();
+        assert!(DomainEvent::decode(&event).unwrap().is_some());
     }
 
     /// DOCS.md's "| name | `data` |" table lists exactly each payload's fields, in order.

@@ -170,6 +170,10 @@ fn plan_batch<'a>(batch: &'a EventBatch, validator: &Validator, writes: &mut Wri
 /// The notification a domain event asks for, if any. A `comment.created` whose payload does
 /// not decode (an API of another version) is stored but notifies nobody, loudly.
 fn notification_for(event: &Event) -> Option<NewNotification> {
+    // Only comments notify: the other domain events are not parsed at all.
+    if event.name != "comment.created" {
+        return None;
+    }
     match DomainEvent::decode(event) {
         Ok(Some(DomainEvent::CommentCreated(comment))) => NewNotification::for_comment(&comment),
         Ok(_) => None,

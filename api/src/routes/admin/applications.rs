@@ -122,12 +122,13 @@ pub async fn revoke_application(
     _admin: AdminAuth,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
+    // This replica stops accepting the key before anything else (dropping an unknown id is
+    // harmless); the others when they hear the announcement.
+    state.api_keys.revoke(*id);
     let mut redis = state.redis.clone();
     match service::applications::revoke(&state.db, &mut redis, &state.keys, *id).await? {
         Revoked::NotFound => Err(ApiError::not_found()),
         Revoked::Revoked { announced } => {
-            // This replica drops the key at once, whether or not the others heard of it.
-            state.api_keys.revoke(*id);
             if let Err(error) = announced {
                 tracing::warn!(application = %id, error = %format!("{error:#}"), "announcing a revocation to other replicas failed; they apply it within the API key cache TTL");
             }
