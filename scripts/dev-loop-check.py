@@ -598,7 +598,7 @@ def namespace_of(obj: dict[str, Any]) -> str:
 # ---------------------------------------------------------------------------------- Tilt
 def build_inputs() -> set[str]:
     """Top-level paths the Docker build reads: workspace manifests and members, and the
-    directories their sources embed (include_str!/include_bytes!/sqlx::migrate!)."""
+    directories their non-test sources embed (include_str!/include_bytes!/sqlx::migrate!)."""
     cargo = tomllib.loads((REPO / "Cargo.toml").read_text())
     members = cargo.get("workspace", {}).get("members", [])
     needed = {"Cargo.toml", "Cargo.lock", *members}
@@ -607,7 +607,10 @@ def build_inputs() -> set[str]:
         for source in (REPO / member).rglob("*.rs"):
             if "tests" in source.relative_to(REPO / member).parts[:1]:
                 continue
-            for macro, relative in pattern.findall(source.read_text(errors="replace")):
+            # Unit tests sit at the end of a file behind #[cfg(test)]; what they embed is not
+            # part of the binaries the image builds.
+            text = source.read_text(errors="replace").split("#[cfg(test)]", 1)[0]
+            for macro, relative in pattern.findall(text):
                 base = REPO / member if macro == "migrate" else source.parent
                 target = (base / relative).resolve()
                 try:

@@ -30,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import signal as signals
 import subprocess
 import sys
 import tempfile
@@ -682,6 +683,14 @@ class Run:
         return result
 
 
+def default_signals():
+    """Gives the child the default SIGINT and SIGHUP, as a terminal session has: a shell that
+    starts with a signal ignored (under nohup, or as a background job of a script) can never
+    trap it, and the signal checks below would test nothing."""
+    for number in (signals.SIGINT, signals.SIGHUP):
+        signals.signal(number, signals.SIG_DFL)
+
+
 def run_bootstrap(state, args, env_extra=None, without=()):
     """Runs bootstrap.sh with the stubs first on PATH (a copy without the tools in `without`)."""
     bindir = os.path.join(state, "bin")
@@ -699,7 +708,7 @@ def run_bootstrap(state, args, env_extra=None, without=()):
            "TMPDIR": tmp}
     env.update(env_extra or {})
     done = subprocess.run(["bash", BOOTSTRAP, *args], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, preexec_fn=default_signals)
     with open(os.path.join(state, "calls"), encoding="utf-8") as f:
         calls = [record.split("\x1f") for record in f.read().split("\x1e") if record]
     with open(os.path.join(state, "applied"), encoding="utf-8") as f:
